@@ -1,0 +1,133 @@
+"""Turning per-sample records into the results.json schema, and writing files atomically.
+
+The schema is documented in docs/ARCHITECTURE.md; ``SCHEMA_VERSION`` changes
+whenever a reader would have to change.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import stats
+
+SCHEMA_VERSION = 1
+ROLES = ("model", "base")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same directory and rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(_finite(data), indent=2, ensure_ascii=False) + "\n")
+
+
+def atomic_write_jsonl(path: Path, rows: Iterable[Any]) -> None:
+    atomic_write_text(path, "".join(json.dumps(_finite(r), ensure_ascii=False) + "\n" for r in rows))
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no NaN/inf: write them as null rather than produce invalid JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("harness", "torch", "tiktoken", "pluggy", "datasets", "lm_eval", "transformers", "gguf"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _summary(values: list[float], kind: str, value: float | None = None) -> dict[str, Any]:
+    mean, se = stats.mean_stderr(values) if values else (float("nan"), float("nan"))
+    lo, hi = stats.ci95(values, kind) if values else (float("nan"), float("nan"))
+    return {"value": mean if value is None else value, "stderr": se, "ci95": [lo, hi], "n": len(values)}
+
+
+def metric_block(benchmark: Any, records: list[dict], roles: tuple[str, ...], seed: int,
+                 aggregate: bool = True) -> dict[str, Any]:
+    """Scores of every role for one slice of records, and the paired comparison."""
+    block: dict[str, Any] = {}
+    aggregated = {r: (benchmark.aggregate([x[r] for x in records]) if aggregate else {}) for r in roles}
+    names = [m.name for m in benchmark.metrics]
+    for r in roles:  # metrics a benchmark's aggregate adds (e.g. pass@10) count too
+        names += [n for n in aggregated[r] if n not in names]
+    kinds = {m.name: m for m in benchmark.metrics}
+    for name in names:
+        meta = kinds.get(name)
+        kind = meta.kind if meta else "continuous"
+        entry: dict[str, Any] = {"kind": kind, "higher_is_better": meta.higher_is_better if meta else True}
+        per_role: dict[str, list[float]] = {}
+        for r in roles:
+            vals = [x[r]["scores"][name] for x in records if name in x[r].get("scores", {})]
+            agg = aggregated[r].get(name)
+            if not vals and agg is None:
+                continue
+            per_role[r] = vals
+            if vals and len(vals) == len(records):
+                entry[r] = _summary(vals, kind, agg)
+            else:  # not a per-sample mean: no interval from the samples
+                entry[r] = {"value": agg, "stderr": None, "ci95": None, "n": len(records)}
+        if "model" not in entry and "base" not in entry:
+            continue
+        if len(roles) == 2 and all(len(per_role.get(r, [])) == len(records) > 0 for r in roles):
+            entry["delta"] = stats.paired_test(per_role["model"], per_role["base"], kind, seed=seed)
+        block[name] = entry
+    return block
+
+
+def benchmark_result(benchmark: Any, records: list[dict], roles: tuple[str, ...], seed: int) -> dict[str, Any]:
+    """The ``benchmarks[NAME]`` entry minus config/timing (added by the engine)."""
+    out: dict[str, Any] = {"n": len(records), "metrics": metric_block(benchmark, records, roles, seed)}
+    by_subset: dict[str, list[dict]] = {}
+    for rec in records:
+        by_subset.setdefault(rec["subset"], []).append(rec)
+    if len(by_subset) > 1 or (by_subset and next(iter(by_subset)) != benchmark.name):
+        out["subsets"] = {s: {"n": len(rs), "metrics": metric_block(benchmark, rs, roles, seed)}
+                          for s, rs in sorted(by_subset.items())}
+    groups = getattr(benchmark, "groups", None) or {}
+    if groups and len(by_subset) > 1:
+        out["groups"] = {}
+        for group, members in groups.items():
+            rs = [r for s in members for r in by_subset.get(s, [])]
+            if rs:
+                out["groups"][group] = {"n": len(rs), "metrics": metric_block(benchmark, rs, roles, seed)}
+    return out
+
+
+def holm_adjust(results: dict[str, Any]) -> None:
+    """Add Holm-adjusted p-values across every top-level comparison of the run."""
+    refs = [(b, m, e["delta"]) for b, br in results.get("benchmarks", {}).items()
+            for m, e in br.get("metrics", {}).items() if "delta" in e and e["delta"].get("p_value") is not None]
+    if not refs:
+        return
+    adjusted = stats.holm([d["p_value"] for _, _, d in refs])
+    for (_, _, delta), p in zip(refs, adjusted):
+        delta["p_value_holm"] = p
