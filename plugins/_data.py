@@ -9,12 +9,14 @@ from __future__ import annotations
 import gzip
 import json
 from importlib.resources import files
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from harness.api import BenchmarkConfig
 from harness.errors import HarnessError, did_you_mean
+
+if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; only annotations need it
+    from importlib.resources.abc import Traversable
 
 
 def bundled(*parts: str) -> Traversable:
