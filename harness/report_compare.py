@@ -1,0 +1,117 @@
+"""Comparing several runs: a leaderboard and one chart per benchmark metric.
+
+Why average rank rather than an average score: metrics live on different scales
+(accuracy, F1, win rate, maybe perplexity), and ranks respect each metric's
+direction. Bases are listed once per distinct fingerprint, so a shared base appears
+as one reference row. Differences in run configuration (limit, few-shot, data) make
+numbers incomparable, so they are shown as warnings instead of being hidden.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import report_svg as svg
+from .report_model import Run, interval, num
+
+
+def _entries(runs: list[Run]) -> list[dict[str, Any]]:
+    entries, seen = [], set()
+    for run in runs:
+        info = run.model_info("model")
+        seen.add(info.get("fingerprint") or f"{run.dir}:model")
+        entries.append({"run": run, "role": "model", "info": info, "label": run.dir.name,
+                        "spec": info.get("spec") or "(default model)"})
+    for run in runs:
+        info = run.model_info("base")
+        key = info.get("fingerprint") or info.get("spec")
+        if not info or key in seen:
+            continue
+        seen.add(key)
+        entries.append({"run": run, "role": "base", "info": info,
+                        "label": f"{info.get('spec') or run.dir.name} (base)",
+                        "spec": info.get("spec") or "base"})
+    return entries
+
+
+def _columns(runs: list[Run]) -> list[dict[str, Any]]:
+    cols: dict[tuple[str, str], dict[str, Any]] = {}
+    for run in runs:
+        for bench, res in run.results["benchmarks"].items():
+            for metric, entry in (res.get("metrics") or {}).items():
+                if isinstance(entry, dict):
+                    cols.setdefault((bench, metric), {"bench": bench, "metric": metric,
+                                                      "hib": bool(entry.get("higher_is_better", True))})
+    return list(cols.values())
+
+
+def _ranks(values: list[float | None], hib: bool) -> list[float | None]:
+    """1 = best; ties share the average rank; missing values get no rank."""
+    present = sorted((v for v in values if v is not None), reverse=hib)
+    out: list[float | None] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        first = present.index(v) + 1
+        out.append(first + (present.count(v) - 1) / 2)
+    return out
+
+
+def _warnings(runs: list[Run]) -> list[str]:
+    out = []
+    for key in ("limit", "num_fewshot", "full"):
+        vals = {str((r.results.get("config") or {}).get(key)) for r in runs}
+        if len(vals) > 1:
+            out.append(f"runs differ in {key}: {', '.join(sorted(vals))}; scores may not be comparable")
+    benches: dict[str, set[str]] = {}
+    for r in runs:
+        for name, res in r.results["benchmarks"].items():
+            benches.setdefault(name, set()).add(str(res.get("n")))
+    for name, ns in sorted(benches.items()):
+        if len(ns) > 1:
+            out.append(f"{name} was evaluated on different numbers of samples ({', '.join(sorted(ns))})")
+    for r in runs:
+        for name, res in r.results["benchmarks"].items():
+            if res.get("error"):
+                out.append(f"{r.dir.name}: benchmark {name} failed: {res['error']}")
+    return out
+
+
+def compare_context(runs: list[Run], out_dir: Path) -> dict[str, Any]:
+    """Leaderboard rows sorted by average rank, and a chart per benchmark metric."""
+    entries = _entries(runs)
+    cols = _columns(runs)
+    table = [[None] * len(cols) for _ in entries]
+    for j, col in enumerate(cols):
+        values = []
+        for i, e in enumerate(entries):
+            entry = (((e["run"].results["benchmarks"].get(col["bench"]) or {}).get("metrics") or {})
+                     .get(col["metric"]) or {}).get(e["role"]) or {}
+            v = num(entry.get("value"))
+            lo, hi = interval(entry)
+            values.append(v)
+            table[i][j] = {"value": v, "lo": lo, "hi": hi}
+        for i, rank in enumerate(_ranks(values, col["hib"])):
+            table[i][j]["rank"] = rank
+            table[i][j]["best"] = rank is not None and rank <= 1.0
+    board = []
+    for i, e in enumerate(entries):
+        ranks = [c["rank"] for c in table[i] if c.get("rank") is not None]
+        report = e["run"].dir / "index.html"
+        board.append({**{k: e[k] for k in ("label", "spec", "role")},
+                      "fingerprint": e["info"].get("fingerprint") or "", "cells": table[i],
+                      "avg_rank": sum(ranks) / len(ranks) if ranks else None, "n_ranked": len(ranks),
+                      "created": e["run"].results.get("created") or "",
+                      "href": os.path.relpath(report, out_dir) if report.is_file() else None})
+    board.sort(key=lambda b: (b["avg_rank"] is None, b["avg_rank"] or 0.0, b["role"] != "model"))
+    charts = []
+    for j, col in enumerate(cols):
+        items = [{"label": b["label"], "value": b["cells"][j]["value"], "lo": b["cells"][j]["lo"],
+                  "hi": b["cells"][j]["hi"], "colour": svg.GREY if b["role"] == "base" else svg.BLUE,
+                  "suffix": " ★ best" if b["cells"][j].get("best") else ""} for b in board]
+        direction = "" if col["hib"] else " (lower is better)"
+        chart = svg.score_bars(items, f"{col['bench']} {col['metric']}{direction}", width=600, label_w=170)
+        charts.append({**col, "chart": chart})
+    return {"board": board, "cols": cols, "charts": charts, "warnings": _warnings(runs), "n_runs": len(runs)}
