@@ -107,13 +107,18 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 @click.option("--allow-weak-sandbox", is_flag=True, help="Accept rlimit-only isolation where bubblewrap is missing.")
 @click.option("--judge", default=None, help="Judge model for alpaca_eval: a model spec or openai:URL.")
 @click.option("--judge-model", default=None, help="Model name to send to an openai: judge endpoint.")
+@click.option("--judge-api", type=click.Choice(["completions", "chat"]), default="completions", show_default=True,
+              help="Which OpenAI endpoint an openai: judge uses.")
+@click.option("--judge-api-key-env", default="OPENAI_API_KEY", show_default=True,
+              help="Environment variable holding the judge endpoint's API key (never logged).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output directory (default: runs/<model>-<time>).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 def run(ctx: click.Context, model, base, suite, limit, num_fewshot, batch_size, seed, device, data_dir, full,
-        options, allow_code_execution, allow_weak_sandbox, judge, judge_model, out, no_report, quiet) -> None:
+        options, allow_code_execution, allow_weak_sandbox, judge, judge_model, judge_api, judge_api_key_env, out,
+        no_report, quiet) -> None:
     """Evaluate a model (and its base) on a suite of benchmarks."""
     from .engine import Engine, RunConfig, log
     from .suite import parse_data_dirs, parse_suite
@@ -134,7 +139,7 @@ def run(ctx: click.Context, model, base, suite, limit, num_fewshot, batch_size, 
         allow_weak_sandbox=allow_weak_sandbox, progress=not quiet, report=not no_report, command=sys.argv,
     )
     load = model_loader(registry, device, batch_size)
-    judge_factory = (lambda: _load_judge(load, judge, judge_model))
+    judge_factory = (lambda: _load_judge(load, judge, judge_model, judge_api, judge_api_key_env))
     plugin_errors = [{"plugin": p.name, "module": p.module, "error": p.error} for p in registry.failures]
     for p in registry.failures:
         log(f"warning: plug-in {p.name!r} failed to load: {p.error}")
@@ -154,11 +159,11 @@ def run(ctx: click.Context, model, base, suite, limit, num_fewshot, batch_size, 
         sys.exit(1)
 
 
-def _load_judge(load, spec: str | None, judge_model: str | None):
+def _load_judge(load, spec: str | None, judge_model: str | None, api: str, api_key_env: str):
     if spec and spec.startswith("openai:"):
         from .models.openai_client import OpenAIModel
 
-        return OpenAIModel(spec[len("openai:"):], model=judge_model)
+        return OpenAIModel(spec[len("openai:"):], model=judge_model, api=api, api_key_env=api_key_env)
     return load(spec)
 
 
@@ -299,6 +304,16 @@ def report(runs: tuple[Path, ...], out: Path | None, page_size: int) -> None:
     else:
         index = compare_runs(list(runs), out)
     click.echo(f"report: {index}")
+
+
+def _attach_commands() -> None:
+    """Commands that live next to what they drive; their modules import lazily too."""
+    from .serve import serve_command
+
+    cli.add_command(serve_command)
+
+
+_attach_commands()
 
 
 def main() -> None:  # pragma: no cover
