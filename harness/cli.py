@@ -213,10 +213,8 @@ def score(ctx: click.Context, benchmark: str) -> None:
             raise HarnessError(f"harness score {benchmark}: unknown option --{key.replace('_', '-')}"
                                f"{did_you_mean(key, allowed)}; options: "
                                + ", ".join("--" + k.replace("_", "-") for k in allowed))
-        if not eq:
-            if not args or args[0].startswith("--"):
-                raise HarnessError(f"harness score {benchmark}: --{key.replace('_', '-')} needs a value")
-            value = args.pop(0)
+        if not eq:  # a bare flag (e.g. --allow-code-execution) means "1"
+            value = args.pop(0) if args and not args[0].startswith("--") else "1"
         kwargs[key] = value
     try:
         result = bench.score_files(**kwargs)

@@ -31,6 +31,7 @@ from .errors import HarnessError
 SANDBOX_UID = 65534  # nobody: owns no files, so a read-only view leaks only world-readable ones
 PROGRAM_PATH = "/program/main.py"  # read-only; the working dir /tmp is the only writable place
 WORKDIR = "/tmp"
+SHM_BYTES = 8 << 20
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
             "TMPDIR": WORKDIR, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8",
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -58,8 +59,10 @@ class Limits:
         return self.cpu_s if self.cpu_s is not None else int(self.timeout_s) + 2
 
     def prlimit_args(self) -> list[str]:
-        """soft = hard for each limit, so the program cannot raise any of them."""
-        return [f"--cpu={self.cpu_seconds()}", f"--as={self.memory_bytes}", f"--nproc={self.nproc}",
+        """soft = hard for each limit, so the program cannot raise any of them; except CPU,
+        whose hard limit is one second later so SIGXCPU (nameable) arrives before SIGKILL."""
+        cpu = self.cpu_seconds()
+        return [f"--cpu={cpu}:{cpu + 1}", f"--as={self.memory_bytes}", f"--nproc={self.nproc}",
                 f"--fsize={self.fsize_bytes}", "--core=0", "--"]
 
 
@@ -120,7 +123,10 @@ def bwrap_command(limits: Limits, program_fd: int, python: str, extra_ro: list[s
             cmd += ["--ro-bind", path, path]
     for path in extra_ro:
         cmd += ["--ro-bind", path, path]
-    cmd += ["--proc", "/proc", "--dev", "/dev",
+    # /dev is a tmpfs owned by the sandbox uid: make it read-only (device nodes still work)
+    # and give /dev/shm (multiprocessing) its own small bounded tmpfs.
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm",
+            "--remount-ro", "/dev",
             "--size", str(limits.tmp_bytes), "--perms", "0700", "--tmpfs", WORKDIR,
             "--perms", "0444", "--ro-bind-data", str(program_fd), PROGRAM_PATH,
             "--remount-ro", "/", "--chdir", WORKDIR, "--",
