@@ -156,11 +156,15 @@ class GPT2(nn.Module):
         return KVCache(self.config.n_layer)
 
     def forward(self, idx: torch.Tensor, position_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
+                attention_mask: torch.Tensor | None = None, cache: KVCache | None = None,
+                logits_to_keep: int = 0) -> torch.Tensor:
+        """Logits [B, T, V]; ``logits_to_keep=N`` computes only the last N positions (saves memory)."""
         past = cache.length if cache is not None else 0
         if position_ids is None:
             position_ids = default_positions(idx, past)
         x = self.transformer.wte(idx) + self.transformer.wpe(position_ids)
         for i, block in enumerate(self.transformer.h):
             x = block(x, i, attention_mask, cache)
+        if logits_to_keep:
+            x = x[:, -logits_to_keep:]
         return self.lm_head(self.transformer.ln_f(x))

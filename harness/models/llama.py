@@ -77,7 +77,7 @@ class LlamaConfig:
 def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
     """RoPE inverse frequencies, with Llama 3.1's long-context rescaling when configured."""
     d = cfg.dim_per_head
-    inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
+    inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64, device="cpu").float() / d))
     s = cfg.rope_scaling
     if not s:
         return inv
@@ -184,7 +184,9 @@ class Llama(nn.Module):
         return KVCache(self.config.num_hidden_layers)
 
     def forward(self, idx: torch.Tensor, position_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
+                attention_mask: torch.Tensor | None = None, cache: KVCache | None = None,
+                logits_to_keep: int = 0) -> torch.Tensor:
+        """Logits [B, T, V]; ``logits_to_keep=N`` computes only the last N positions (saves memory)."""
         past = cache.length if cache is not None else 0
         if position_ids is None:
             position_ids = default_positions(idx, past)
@@ -194,4 +196,6 @@ class Llama(nn.Module):
         cos, sin = emb.cos()[:, None].to(x.dtype), emb.sin()[:, None].to(x.dtype)  # [B,1,T,D]
         for i, layer in enumerate(self.model.layers):
             x = layer(x, i, cos, sin, attention_mask, cache)
+        if logits_to_keep:
+            x = x[:, -logits_to_keep:]
         return self.lm_head(self.model.norm(x))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -159,6 +158,3 @@ def tokenizer_from_config(cfg: dict[str, Any] | None, ckpt_dir: str | Path) -> T
         raise HarnessError(f"{Path(ckpt_dir) / 'config.json'}: bad 'tokenizer' entry ({e}); "
                            "re-save the checkpoint") from None
 
-
-def dumps_config(cfg: dict[str, Any]) -> str:
-    return json.dumps(cfg, indent=2, sort_keys=False) + "\n"

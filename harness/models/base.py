@@ -1,0 +1,252 @@
+"""TokenLM: the batching layer every token-level backend shares (in the spirit of lm-eval's
+TemplateLM + HFLM), so scoring semantics are identical across native, GGUF and HF models.
+
+A subclass supplies a tokenizer (encode/decode, eot/prefix ids), a context length and
+a forward pass with an optional KV cache; this class does the rest:
+
+* ``loglikelihood``: lm-eval's tokenisation (trailing context spaces move to the
+  continuation; encode ``context + continuation`` and split), left truncation to the
+  context length, batches sorted longest first (right padding, so no mask is needed
+  and padding is minimal), one forward per distinct input (requests whose inputs
+  coincide, e.g. MMLU's " A".." D" after one prompt, share it), results in request order.
+* ``generate``: left-padded batches with a KV cache, greedy or sampled with one
+  ``torch.Generator`` per request, stop strings, ``max_tokens``.
+"""
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from ..api import GenerateRequest, LoglikelihoodRequest, LoglikelihoodResult, Model, ModelInfo
+
+DEFAULT_SEED = 1234  # sampling seed for requests that give none
+
+
+class TokenLM(Model):
+    """Shared loglikelihood/generate implementation over a token-level forward pass."""
+
+    def __init__(self, *, batch_size: int = 8, device: str = "cpu") -> None:
+        self.batch_size = max(1, int(batch_size))
+        self.device = torch.device(device)
+
+    # ---- what a backend provides -------------------------------------------------
+    @abstractmethod
+    def tok_encode(self, text: str, add_special: bool = True) -> list[int]:
+        """Token ids; ``add_special`` adds BOS where the tokenizer does so by default."""
+
+    @abstractmethod
+    def tok_decode(self, ids: Sequence[int]) -> str: ...
+
+    @property
+    @abstractmethod
+    def eot_id(self) -> int: ...
+
+    @property
+    def prefix_id(self) -> int:
+        """Conditioning token for an empty context (lm-eval: BOS if any, else EOT)."""
+        return self.eot_id
+
+    @property
+    def stop_ids(self) -> frozenset[int]:
+        """Token ids that end a generation (not part of the returned text)."""
+        return frozenset({self.eot_id})
+
+    @property
+    @abstractmethod
+    def max_length(self) -> int:
+        """Context length in tokens."""
+
+    @abstractmethod
+    def forward(self, idx: torch.Tensor, *, position_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, cache: Any = None,
+                logits_to_keep: int = 0) -> torch.Tensor:
+        """Logits [B, T or logits_to_keep, V]; ``cache`` is from :meth:`new_cache` and is updated."""
+
+    @abstractmethod
+    def new_cache(self) -> Any: ...
+
+    # ---- loglikelihood -----------------------------------------------------------
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """lm-eval's ``_encode_pair`` (plus its empty-context rule)."""
+        if context == "":
+            cont = self.tok_encode(continuation, add_special=False)
+            if cont and cont[0] == self.prefix_id:
+                return cont[:1], cont[1:]
+            return [self.prefix_id], cont
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces:
+            context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+        whole = self.tok_encode(context + continuation)
+        ctx = self.tok_encode(context)
+        if not ctx:  # an all-whitespace context: condition on the prefix token instead
+            return [self.prefix_id], whole
+        return ctx, whole[len(ctx):]
+
+    def loglikelihood(self, requests: list[LoglikelihoodRequest],
+                      progress: bool = True) -> list[LoglikelihoodResult]:
+        results: list[LoglikelihoodResult | None] = [None] * len(requests)
+        groups: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}
+        for i, req in enumerate(requests):
+            ctx, cont = self.encode_pair(req.context, req.continuation)
+            if not cont:
+                results[i] = LoglikelihoodResult(0.0, True)
+                continue
+            whole = (ctx + cont)[-(self.max_length + 1):]
+            inp = tuple(whole[:-1])
+            groups.setdefault(inp, []).append((i, cont[-len(inp):]))
+        inputs = sorted(groups, key=lambda t: (-len(t), t))
+        with torch.inference_mode(), tqdm(total=len(requests), disable=not progress,
+                                          desc="loglikelihood") as bar:
+            bar.update(len(requests) - sum(len(g) for g in groups.values()))
+            for start in range(0, len(inputs), self.batch_size):
+                batch = inputs[start:start + self.batch_size]
+                for members, lps, greedy in self._score_batch(batch, [groups[b] for b in batch]):
+                    for (i, _), lp, g in zip(members, lps, greedy):
+                        results[i] = LoglikelihoodResult(lp, g)
+                bar.update(sum(len(groups[b]) for b in batch))
+        return results  # type: ignore[return-value]
+
+    def _score_batch(self, inputs: list[tuple[int, ...]], members: list[list[tuple[int, list[int]]]]):
+        """One forward over right-padded ``inputs``; yields (members, logprobs, greedy) per input."""
+        T = len(inputs[0])  # sorted longest first
+        idx = torch.full((len(inputs), T), self.eot_id, dtype=torch.long)
+        for b, inp in enumerate(inputs):
+            idx[b, :len(inp)] = torch.tensor(inp, dtype=torch.long)
+        # only positions that score some continuation token need logits
+        first = min(len(inp) - len(c) for inp, ms in zip(inputs, members) for _, c in ms)
+        logits = self.forward(idx.to(self.device), logits_to_keep=T - first)
+        logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+        for b, (inp, ms) in enumerate(zip(inputs, members)):
+            lps, greedy = [], []
+            for _, cont in ms:
+                lo = len(inp) - len(cont) - first
+                rows = logprobs[b, lo:lo + len(cont)]
+                target = torch.tensor(cont, dtype=torch.long)
+                lps.append(float(rows.gather(1, target[:, None]).sum()))
+                greedy.append(bool((rows.argmax(-1) == target).all()))
+            yield ms, lps, greedy
+
+    # ---- generate ----------------------------------------------------------------
+    def generate(self, requests: list[GenerateRequest], progress: bool = True) -> list[str]:
+        prompts = [self.tok_encode(r.prompt) or [self.prefix_id] for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: (-len(prompts[i]), i))
+        out: list[str] = [""] * len(requests)
+        with torch.inference_mode(), tqdm(total=len(requests), disable=not progress,
+                                          desc="generate") as bar:
+            for start in range(0, len(order), self.batch_size):
+                ids = order[start:start + self.batch_size]
+                texts = self._generate_batch([requests[i] for i in ids], [prompts[i] for i in ids])
+                for i, t in zip(ids, texts):
+                    out[i] = t
+                bar.update(len(ids))
+        return out
+
+    def _generate_batch(self, reqs: list[GenerateRequest], prompts: list[list[int]]) -> list[str]:
+        L = self.max_length
+        budgets = [max(1, min(r.max_tokens, L - 1)) if r.max_tokens > 0 else 0 for r in reqs]
+        prompts = [p[-(L - n):] for p, n in zip(prompts, budgets)]
+        B, P = len(reqs), max(len(p) for p in prompts)
+        idx = torch.full((B, P), self.eot_id, dtype=torch.long)
+        mask = torch.zeros((B, P), dtype=torch.long)
+        for b, p in enumerate(prompts):
+            idx[b, P - len(p):] = torch.tensor(p, dtype=torch.long)
+            mask[b, P - len(p):] = 1
+        pos = (mask.cumsum(1) - 1).clamp(min=0)
+        gens = [torch.Generator().manual_seed(DEFAULT_SEED if r.seed is None else r.seed) for r in reqs]
+        stops = [tuple(s for s in r.stop if s) for r in reqs]
+        new: list[list[int]] = [[] for _ in reqs]
+        done = [n == 0 for n in budgets]
+        cache = self.new_cache()
+        dev = self.device
+        step_in, step_pos = idx, pos
+        while not all(done):
+            logits = self.forward(step_in.to(dev), position_ids=step_pos.clamp(max=L - 1).to(dev),
+                                  attention_mask=mask.to(dev), cache=cache, logits_to_keep=1)
+            last = logits[:, -1].float().cpu()
+            nxt = torch.full((B,), self.eot_id, dtype=torch.long)
+            for b, r in enumerate(reqs):
+                if done[b]:
+                    continue
+                if r.temperature > 0:
+                    probs = torch.softmax(last[b] / r.temperature, dim=-1)
+                    tok = int(torch.multinomial(probs, 1, generator=gens[b]))
+                else:
+                    tok = int(last[b].argmax())
+                if tok in self.stop_ids:
+                    done[b] = True
+                    continue
+                nxt[b] = tok
+                new[b].append(tok)
+                if len(new[b]) >= budgets[b] or (stops[b] and _has_stop(self.tok_decode(new[b]), stops[b])):
+                    done[b] = True
+            step_in = nxt[:, None]
+            step_pos = step_pos[:, -1:] + 1
+            mask = torch.cat([mask, torch.ones((B, 1), dtype=torch.long)], dim=1)
+        return [_cut(self.tok_decode(t), s) for t, s in zip(new, stops)]
+
+
+class NativeLM(TokenLM):
+    """A torch ``nn.Module`` from :mod:`.gpt2` / :mod:`.llama` plus a :class:`Tokenizer`.
+
+    ``module`` is what fine-tuning trains (``module(idx) -> logits``); ``config`` has
+    ``arch`` and ``context_length``; ``chat_template`` is set for GGUF models that carry one.
+    """
+
+    def __init__(self, module: torch.nn.Module, tokenizer: Any, info: ModelInfo, *,
+                 batch_size: int = 8, device: str = "cpu", chat_template: str | None = None) -> None:
+        super().__init__(batch_size=batch_size, device=device)
+        self.module = module.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.config = module.config
+        self.info = info
+        self.chat_template = chat_template
+
+    def tok_encode(self, text: str, add_special: bool = True) -> list[int]:
+        ids = self.tokenizer.encode(text)
+        tk = self.tokenizer
+        if add_special and tk.add_bos and tk.bos_id is not None and ids[:1] != [tk.bos_id]:
+            ids = [tk.bos_id] + ids
+        return ids
+
+    def tok_decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(ids)
+
+    @property
+    def eot_id(self) -> int:
+        return self.tokenizer.eot_id
+
+    @property
+    def prefix_id(self) -> int:
+        bos = self.tokenizer.bos_id
+        return self.tokenizer.eot_id if bos is None else bos
+
+    @property
+    def stop_ids(self) -> frozenset[int]:
+        return self.tokenizer.all_stop_ids
+
+    @property
+    def max_length(self) -> int:
+        return self.config.context_length
+
+    def forward(self, idx, *, position_ids=None, attention_mask=None, cache=None, logits_to_keep=0):
+        return self.module(idx, position_ids=position_ids, attention_mask=attention_mask,
+                           cache=cache, logits_to_keep=logits_to_keep)
+
+    def new_cache(self) -> Any:
+        return self.module.new_cache()
+
+    def close(self) -> None:
+        self.module = None  # type: ignore[assignment]
+
+
+def _has_stop(text: str, stops: tuple[str, ...]) -> bool:
+    return any(s in text for s in stops)
+
+
+def _cut(text: str, stops: tuple[str, ...]) -> str:
+    """Text before the earliest stop string."""
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
+    return text[:cut]

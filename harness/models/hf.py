@@ -1,0 +1,132 @@
+"""The Hugging Face transformers backend (``--model hf:PATH_OR_HUB_ID``, extra ``harness[hf]``).
+
+For architectures the native backend lacks. It reuses :class:`TokenLM`, so batching,
+tokenisation rules and stop handling are exactly those of the native models and
+scores are comparable across backends. transformers is imported only here.
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ..api import ModelInfo
+from ..errors import HarnessError
+from .base import TokenLM
+
+
+def _looks_local(path: str) -> bool:
+    return Path(path).exists() or path.startswith(("/", "./", "../", "~", ".\\")) or path.endswith(".gguf")
+
+
+class HFLM(TokenLM):
+    """``AutoModelForCausalLM`` + ``AutoTokenizer`` in float32 behind the TokenLM layer."""
+
+    def __init__(self, path: str, *, spec: str | None = None, device: str = "cpu", batch_size: int = 8,
+                 trust_remote_code: bool = False) -> None:
+        super().__init__(batch_size=batch_size, device=device)
+        try:
+            import transformers
+        except ImportError:
+            raise HarnessError(f"--model hf:{path}: the hf backend needs transformers; "
+                               "install it with pip install 'harness[hf]'") from None
+        if _looks_local(path) and not Path(path).expanduser().exists():
+            raise HarnessError(f"--model hf:{path}: no such file or directory; check the path")
+        path = str(Path(path).expanduser()) if Path(path).expanduser().exists() else path
+        major = int(transformers.__version__.split(".")[0])
+        dtype_kw = {"dtype" if major >= 5 else "torch_dtype": torch.float32}
+        try:
+            self.hf_tokenizer = transformers.AutoTokenizer.from_pretrained(
+                path, trust_remote_code=trust_remote_code)
+            self.hf_model = transformers.AutoModelForCausalLM.from_pretrained(
+                path, trust_remote_code=trust_remote_code, **dtype_kw)
+        except (OSError, ValueError, KeyError) as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise HarnessError(f"--model hf:{path}: transformers cannot load it ({msg[:160]}); "
+                               "check the dir has config.json, weights and tokenizer files") from None
+        self.hf_model.to(self.device).eval()
+        params = inspect.signature(self.hf_model.forward).parameters
+        self._keep_kw = "logits_to_keep" in params
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
+        self.chat_template = getattr(self.hf_tokenizer, "chat_template", None)
+        cfg = self.hf_model.config
+        self.info = ModelInfo(
+            spec=spec or f"hf:{path}", backend="hf", arch=getattr(cfg, "model_type", ""), path=path,
+            fingerprint=_fingerprint(path), n_params=sum(p.numel() for p in self.hf_model.parameters()),
+            context_length=self.max_length, extra={"format": "hf"},
+        )
+
+    def tok_encode(self, text: str, add_special: bool = True) -> list[int]:
+        return self.hf_tokenizer.encode(text, add_special_tokens=add_special)
+
+    def tok_decode(self, ids: Sequence[int]) -> str:
+        return self.hf_tokenizer.decode(list(ids))
+
+    @property
+    def eot_id(self) -> int:
+        eos = self.hf_tokenizer.eos_token_id
+        return eos if eos is not None else self.hf_model.config.eos_token_id
+
+    @property
+    def prefix_id(self) -> int:
+        bos = self.hf_tokenizer.bos_token_id
+        return self.eot_id if bos is None else bos
+
+    @property
+    def stop_ids(self) -> frozenset[int]:
+        gen = getattr(self.hf_model, "generation_config", None)
+        eos = getattr(gen, "eos_token_id", None) if gen is not None else None
+        ids = eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []
+        return frozenset(ids) | {self.eot_id}
+
+    @property
+    def max_length(self) -> int:
+        """lm-eval's rule: the model config's position limit, else the tokenizer's, else 2048."""
+        cfg = self.hf_model.config
+        for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+            if isinstance(getattr(cfg, attr, None), int):
+                return getattr(cfg, attr)
+        n = getattr(self.hf_tokenizer, "model_max_length", None)
+        return n if isinstance(n, int) and n < 10**7 else 2048
+
+    def forward(self, idx, *, position_ids=None, attention_mask=None, cache=None, logits_to_keep=0):
+        kw: dict[str, Any] = dict(input_ids=idx, use_cache=cache is not None)
+        if position_ids is not None:
+            kw["position_ids"] = position_ids
+        if attention_mask is not None:
+            kw["attention_mask"] = attention_mask
+        if cache is not None:
+            kw[self._cache_kw] = cache
+        if self._keep_kw and logits_to_keep:
+            kw["logits_to_keep"] = logits_to_keep
+        logits = self.hf_model(**kw).logits
+        return logits[:, -logits_to_keep:] if logits_to_keep else logits
+
+    def new_cache(self) -> Any:
+        from transformers import DynamicCache
+
+        return DynamicCache()
+
+    def close(self) -> None:
+        self.hf_model = None
+
+
+def _fingerprint(path: str) -> str:
+    """Fingerprint of the weight files (local dir, or the hub cache snapshot); '' if not found."""
+    from .checkpoint import hf_weight_files
+    from .fingerprint import fingerprint_files
+
+    local = Path(path)
+    if not local.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            local = Path(snapshot_download(path, local_files_only=True))
+        except Exception:
+            return ""
+    try:
+        return fingerprint_files(hf_weight_files(local))
+    except (HarnessError, OSError):
+        return ""
