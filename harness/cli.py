@@ -63,6 +63,23 @@ def _positive(name: str, value: int | None, allow_zero: bool = False) -> None:
         raise HarnessError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} integer (got {value})")
 
 
+def _parse_limits(values: tuple[str, ...]) -> tuple[int | None, dict[str, int]]:
+    """``--limit 50`` for all, ``--limit squad=20`` for one benchmark (the latter wins)."""
+    limit, per_bench = None, {}
+    for value in values:
+        name, sep, raw = value.rpartition("=")
+        try:
+            n = int(raw)
+        except ValueError:
+            raise HarnessError(f"--limit {value!r}: expected a number or BENCHMARK=N, e.g. --limit squad=20")
+        _positive(f"--limit {name}".rstrip() if sep else "--limit", n)
+        if sep:
+            per_bench[name] = n
+        else:
+            limit = n
+    return limit, per_bench
+
+
 def _check_out_dir(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -94,7 +111,8 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 @click.option("--base", default=None, help="The base model to compare with (same forms as --model).")
 @click.option("--suite", default="mmlu,squad", show_default=True,
               help="Comma-separated benchmarks, optionally with a subset: mmlu:marketing,squad.")
-@click.option("--limit", type=int, default=None, help="At most this many documents per subset.")
+@click.option("--limit", "limits", multiple=True,
+              help="At most N documents per subset: N for every benchmark, or BENCHMARK=N (repeatable).")
 @click.option("--num-fewshot", type=int, default=None, help="Few-shot examples (default: each benchmark's).")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
@@ -116,24 +134,27 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
-def run(ctx: click.Context, model, base, suite, limit, num_fewshot, batch_size, seed, device, data_dir, full,
+def run(ctx: click.Context, model, base, suite, limits, num_fewshot, batch_size, seed, device, data_dir, full,
         options, allow_code_execution, allow_weak_sandbox, judge, judge_model, judge_api, judge_api_key_env, out,
         no_report, quiet) -> None:
     """Evaluate a model (and its base) on a suite of benchmarks."""
     from .engine import Engine, RunConfig, log
     from .suite import parse_data_dirs, parse_suite
 
-    _positive("--limit", limit)
+    limit, per_bench = _parse_limits(limits)
     _positive("--num-fewshot", num_fewshot, allow_zero=True)
     _positive("--batch-size", batch_size)
     registry = get_registry(ctx)
     selections = parse_suite(suite, registry.benchmarks)
+    for name in set(per_bench) - {s.benchmark for s in selections}:
+        raise HarnessError(f"--limit {name}=…: {name!r} is not in --suite {suite}")
     if out is None:
         stem = Path(model.split(":", 1)[-1]).name if model else "smollm2-135m-instruct"
         out = Path("runs") / f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
     _check_out_dir(out)
     config = RunConfig(
-        suite=selections, out=out, model=model, base=base, limit=limit, num_fewshot=num_fewshot, seed=seed,
+        suite=selections, out=out, model=model, base=base, limit=limit, limits=per_bench, num_fewshot=num_fewshot,
+        seed=seed,
         batch_size=batch_size, device=device, data_dirs=parse_data_dirs(data_dir, registry.benchmarks),
         full=full, options=_parse_options(options), allow_code_execution=bool(allow_code_execution),
         allow_weak_sandbox=allow_weak_sandbox, progress=not quiet, report=not no_report, command=sys.argv,

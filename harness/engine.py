@@ -33,6 +33,7 @@ class RunConfig:
     model: str | None = None  # None: the embedded default model
     base: str | None = None
     limit: int | None = None
+    limits: dict[str, int] = field(default_factory=dict)  # per benchmark, overrides limit
     num_fewshot: int | None = None
     seed: int = 1234
     batch_size: int = 8
@@ -109,7 +110,7 @@ class Engine:
     # -- phases ----------------------------------------------------------------
     def bench_config(self, sel: Selection) -> BenchmarkConfig:
         c = self.config
-        return BenchmarkConfig(subsets=sel.subsets, limit=c.limit, num_fewshot=c.num_fewshot, seed=c.seed,
+        return BenchmarkConfig(subsets=sel.subsets, limit=c.limits.get(sel.benchmark, c.limit), num_fewshot=c.num_fewshot, seed=c.seed,
                                data_dir=c.data_dirs.get(sel.benchmark), full=c.full,
                                options=dict(c.options.get(sel.benchmark, {})))
 
@@ -117,6 +118,8 @@ class Engine:
         """Build every benchmark's instances before loading a model: bad data fails fast."""
         for sel in self.config.suite:
             bench = self.benchmarks[sel.benchmark]
+            if getattr(bench, "requires_code_execution", False):
+                self._check_code_execution(sel.benchmark)
             insts = list(bench.instances(self.bench_config(sel)))
             if not insts:
                 raise HarnessError(f"benchmark {sel.benchmark}: no documents selected; check --limit and subsets")
@@ -124,6 +127,16 @@ class Engine:
             self.records[sel.benchmark] = [
                 {"doc_id": i.doc_id, "subset": i.subset, "prompt": i.prompt, "target": i.target} for i in insts
             ]
+
+    def _check_code_execution(self, name: str) -> None:
+        allowed = self.config.allow_code_execution or \
+            os.environ.get("HARNESS_ALLOW_CODE_EXECUTION", "").lower() in ("1", "true", "yes")
+        if not allowed:
+            raise HarnessError(f"{name} runs model-generated code (in a sandbox); allow it with "
+                               "--allow-code-execution or HARNESS_ALLOW_CODE_EXECUTION=1")
+        from .sandbox import Sandbox
+
+        Sandbox(allow_weak=self.config.allow_weak_sandbox)  # refuses now, not after generating, without bwrap
 
     def evaluate_role(self, role: str, spec: str | None) -> dict[str, Any]:
         started = time.perf_counter()
@@ -195,7 +208,7 @@ class Engine:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": c.command,
             "complete": False,
-            "config": {"suite": [asdict(s) for s in c.suite], "limit": c.limit, "num_fewshot": c.num_fewshot,
+            "config": {"suite": [asdict(s) for s in c.suite], "limit": c.limit, "limits": c.limits, "num_fewshot": c.num_fewshot,
                        "seed": c.seed, "batch_size": c.batch_size, "device": c.device, "full": c.full,
                        "data_dirs": c.data_dirs, "options": c.options},
             "models": {"model": {"spec": c.model}, "base": {"spec": c.base} if c.base else None},

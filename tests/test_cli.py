@@ -15,6 +15,9 @@ def _run(*args):
 @pytest.mark.parametrize("args, needle", [
     (["run", "--limit", "0"], "--limit must be a positive integer (got 0)"),
     (["run", "--limit", "-3"], "--limit must be a positive integer (got -3)"),
+    (["run", "--limit", "squad=0"], "--limit squad must be a positive integer (got 0)"),
+    (["run", "--limit", "triviaqa=5"], "'triviaqa' is not in --suite mmlu,squad"),
+    (["run", "--limit", "lots"], "expected a number or BENCHMARK=N"),
     (["run", "--suite", "mmluu"], "unknown benchmark 'mmluu' (did you mean 'mmlu'?)"),
     (["run", "--suite", "mmlu:abstract_algebr"], "did you mean 'abstract_algebra'?"),
     (["run", "--data-dir", "mmlu"], "expected BENCHMARK=DIR"),
