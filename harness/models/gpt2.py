@@ -38,14 +38,16 @@ class KVCache:
         return k, v
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-           attention_mask: torch.Tensor | None, past: int) -> torch.Tensor:
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
     """Causal attention of ``q`` [B,H,T,D] over ``k, v`` [B,H,S,D] (S = past + T).
 
+    The number of cached positions comes from the shapes, never from the shared
+    cache object: earlier layers have already grown it by the time a later one runs.
     ``attention_mask`` [B, S] marks real tokens with 1 and padding with 0. A padding
     query may attend to itself so no softmax row is empty (its output is ignored).
     """
     T, S = q.shape[2], k.shape[2]
+    past = S - T
     if attention_mask is None and past == 0:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
     qpos = torch.arange(past, past + T, device=q.device)[:, None]
@@ -93,12 +95,11 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, layer: int, attention_mask: torch.Tensor | None,
                 cache: KVCache | None) -> torch.Tensor:
         B, T, C = x.shape
-        past = cache.length if cache is not None else 0
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
                    for t in self.c_attn(x).split(C, dim=2))
         if cache is not None:
             k, v = cache.update(layer, k, v)
-        y = attend(q, k, v, attention_mask, past)
+        y = attend(q, k, v, attention_mask)
         return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
 
 

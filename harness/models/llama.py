@@ -120,7 +120,6 @@ class Attention(nn.Module):
 
     def forward(self, x, layer, cos, sin, attention_mask, cache):
         B, T, _ = x.shape
-        past = cache.length if cache is not None else 0
         q = self.q_proj(x).view(B, T, self.n_head, self.d).transpose(1, 2)
         k = self.k_proj(x).view(B, T, self.n_kv, self.d).transpose(1, 2)
         v = self.v_proj(x).view(B, T, self.n_kv, self.d).transpose(1, 2)
@@ -131,7 +130,7 @@ class Attention(nn.Module):
         if self.n_kv != self.n_head:  # GQA: each kv head serves n_head // n_kv query heads
             k = k.repeat_interleave(self.n_head // self.n_kv, dim=1)
             v = v.repeat_interleave(self.n_head // self.n_kv, dim=1)
-        y = attend(q, k, v, attention_mask, past)
+        y = attend(q, k, v, attention_mask)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, self.n_head * self.d))
 
 
