@@ -165,9 +165,12 @@ def test_engine_run_compares_model_and_base(tmp_path: Path) -> None:
     assert rec["model"]["results"][0]["status"] == "passed" and rec["base"]["passed"] == [False]
 
 
-def test_engine_without_opt_in_records_the_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_without_opt_in_refuses_before_loading_a_model(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(he.ALLOW_ENV, raising=False)
-    assert "--allow-code-execution" in _engine_run(tmp_path, allow=False)["benchmarks"]["humaneval"]["error"]
+    with pytest.raises(HarnessError, match="--allow-code-execution or HARNESS_ALLOW_CODE_EXECUTION=1"):
+        _engine_run(tmp_path, allow=False)
+    assert not (tmp_path / "samples").exists()
 
 
 # ---------------------------------------------------------------- score mode
