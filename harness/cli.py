@@ -327,9 +327,11 @@ def report(runs: tuple[Path, ...], out: Path | None, page_size: int) -> None:
 
 def _attach_commands() -> None:
     """Commands that live next to what they drive; their modules import lazily too."""
+    from .finetune.cli import finetune, generate, merge
     from .serve import serve_command
 
-    cli.add_command(serve_command)
+    for command in (finetune, generate, merge, serve_command):
+        cli.add_command(command)
 
 
 _attach_commands()

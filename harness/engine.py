@@ -73,16 +73,20 @@ def run_requests(model: Model, requests: list, progress: bool = True) -> list:
 
 
 def _format_requests(bench: Any, model: Model, instances: list[Instance]) -> list[Instance]:
-    """Instruction benchmarks prompt a fine-tuned model in the format it was trained on."""
-    fmt = getattr(model.info, "prompt_format", None)
-    if not fmt or not getattr(bench, "instruction_following", False):
+    """Instruction benchmarks prompt each model as it expects: a fine-tuned checkpoint in the
+    format it was trained on, a chat model (GGUF) through its own chat template."""
+    if not getattr(bench, "instruction_following", False):
         return instances
-    from .finetune.formats import format_prompt
+    from .finetune.generate import build_prompt
 
     out = []
     for inst in instances:
-        reqs = [GenerateRequest(format_prompt(fmt, r.prompt), r.stop, r.max_tokens, r.temperature, r.seed)
-                if isinstance(r, GenerateRequest) else r for r in inst.requests]
+        reqs = []
+        for r in inst.requests:
+            if isinstance(r, GenerateRequest):
+                prompt, stops, _ = build_prompt(model, r.prompt)
+                r = GenerateRequest(prompt, tuple(dict.fromkeys(r.stop + stops)), r.max_tokens, r.temperature, r.seed)
+            reqs.append(r)
         out.append(Instance(inst.doc_id, inst.subset, inst.doc, inst.prompt, inst.target, reqs))
     return out
 

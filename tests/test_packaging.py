@@ -19,6 +19,11 @@ def test_wheel_contains_package_data_and_entry_points(tmp_path):
         "harness_tasks/mmlu/LICENSE-hendrycks-test.txt",
         "harness_plugins/mmlu.py",
         "harness_plugins/squad.py",
+        "harness/finetune/templates/alpaca.jinja",
+        "harness/finetune/templates/chatml.jinja",
+        "harness_tasks/instructions/instruction-data.json",
+        "harness_tasks/humaneval/HumanEval.jsonl.gz",
+        "harness_tasks/squad/LICENSE.md",
     ]
     for name in must:
         assert name in names, f"{name} missing from the wheel"

@@ -1,0 +1,255 @@
+"""The training loop: AdamW, warm-up + cosine schedule, clipping, accumulation, evaluation,
+early stopping, and exact resumption.
+
+Everything that decides the next update lives in :class:`Progress` plus the
+optimizer/scheduler/RNG states saved by :mod:`.state`, and the data order of an epoch
+is a pure function of ``(seed, epoch)``. So a run killed at any point and resumed
+from its last checkpoint replays exactly the same updates as one that never stopped
+(bit-identical on the same machine and thread count).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..errors import HarnessError
+from .collate import IGNORE_INDEX, Encoded, batches, collate
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters (saved as train_config.json). ``lr=None`` picks 5e-5 for full
+    fine-tuning (LLMs-from-scratch ch07) and 2e-4 with LoRA (adapters start at zero and
+    need larger steps)."""
+
+    model: str | None = None
+    data: str | None = None
+    format: str | None = None
+    template: str | None = None
+    limit: int | None = None
+    val_frac: float = 0.05
+    test_frac: float = 0.10
+    epochs: int = 1
+    lr: float | None = None
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int | None = None  # None: the model's context length
+    mask_instruction: bool = False
+    eval_every: int = 10  # optimizer steps
+    patience: int = 3  # evaluations without improvement before stopping; 0: never stop early
+    seed: int = 123
+    weight_decay: float = 0.1
+    warmup_frac: float = 0.1
+    min_lr_frac: float = 0.1
+    grad_clip: float = 1.0
+    lora_rank: int = 0  # 0: full fine-tuning
+    lora_alpha: float | None = None  # None: 2 * rank
+    lora_targets: str = "all"
+    device: str = "cpu"
+    bf16: bool = False  # bfloat16 autocast for the forward pass (fp32 master weights)
+    test_max_tokens: int = 256
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "grad_accum", "eval_every"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise HarnessError(f"--{name.replace('_', '-')} must be a positive integer (got {v})")
+        for name in ("patience", "lora_rank", "test_max_tokens"):
+            if getattr(self, name) < 0:
+                raise HarnessError(f"--{name.replace('_', '-')} must be 0 or more (got {getattr(self, name)})")
+        if self.lr is not None and not self.lr > 0:
+            raise HarnessError(f"--lr must be positive (got {self.lr})")
+        if self.max_length is not None and self.max_length < 2:
+            raise HarnessError(f"--max-length must be at least 2 (got {self.max_length})")
+        if self.limit is not None and self.limit < 1:
+            raise HarnessError(f"--limit must be a positive integer (got {self.limit})")
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else (2e-4 if self.lora_rank else 5e-5)
+
+    @property
+    def alpha(self) -> float:
+        return self.lora_alpha if self.lora_alpha is not None else 2.0 * self.lora_rank
+
+
+@dataclass
+class Progress:
+    """Where the run is: the next micro-batch is ``batch`` of epoch ``epoch``."""
+
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    tokens: int = 0
+    loss_sum: float = 0.0  # train loss since the last evaluation
+    loss_n: int = 0
+    best_val: float | None = None
+    best_step: int | None = None
+    bad_evals: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+    finished: bool = False
+    elapsed: float = 0.0
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The shuffled order of epoch ``epoch``: depends on nothing else, so resume can rebuild it."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def lr_factor(step: int, total: int, warmup: int, min_frac: float) -> float:
+    """Linear warm-up to 1 over ``warmup`` steps, then cosine decay to ``min_frac``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_frac + (1.0 - min_frac) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_optimizer(module: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices only (biases and norm gains are not decayed)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        raise HarnessError("nothing to train: the model has no trainable parameters")
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate)
+
+
+class Trainer:
+    """Runs :class:`TrainConfig` on pre-encoded data; calls ``on_eval(self)`` after each
+    evaluation (the runner writes metrics and checkpoints there)."""
+
+    def __init__(self, cfg: TrainConfig, forward: Callable[[torch.Tensor], torch.Tensor],
+                 module: torch.nn.Module, eot_id: int, train: Sequence[Encoded], val: Sequence[Encoded],
+                 max_length: int, on_eval: Callable[["Trainer"], None] = lambda t: None,
+                 log: Callable[[str], None] = print, progress_bar: bool = True) -> None:
+        self.cfg, self.forward, self.module, self.eot_id = cfg, forward, module, eot_id
+        self.train_data, self.val_data, self.max_length = list(train), list(val), max_length
+        self.on_eval, self.log, self.progress_bar = on_eval, log, progress_bar
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(module, cfg)
+        self.n_batches = math.ceil(len(self.train_data) / cfg.batch_size)
+        self.steps_per_epoch = math.ceil(self.n_batches / cfg.grad_accum)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        warmup = round(cfg.warmup_frac * self.total_steps) if cfg.warmup_frac > 0 else 0
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, self.total_steps, warmup, cfg.min_lr_frac))
+        self.p = Progress()
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_changed = False
+        self.last_lr = 0.0
+        self._cached: tuple[int, list[list[Encoded]]] = (-1, [])
+
+    # ---- losses -------------------------------------------------------------------
+    def _batch(self, items: Sequence[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = collate(items, self.eot_id, self.max_length, self.cfg.mask_instruction)
+        return x.to(self.cfg.device), y.to(self.cfg.device)
+
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        device_type = torch.device(self.cfg.device).type
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            logits = self.forward(x)
+        return F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE_INDEX,
+                               reduction=reduction)
+
+    @torch.no_grad()
+    def mean_loss(self, data: Sequence[Encoded], max_batches: int | None = None) -> float | None:
+        """Token-weighted mean loss over ``data`` (in order), in eval mode."""
+        if not data:
+            return None
+        self.module.eval()
+        total, count = 0.0, 0
+        for i, b in enumerate(batches(data, range(len(data)), self.cfg.batch_size)):
+            if max_batches is not None and i >= max_batches:
+                break
+            x, y = self._batch(b)
+            total += float(self._loss(x, y, reduction="sum"))
+            count += int((y != IGNORE_INDEX).sum())
+        self.module.train()
+        return total / count if count else None
+
+    # ---- the loop -----------------------------------------------------------------
+    def evaluate(self) -> dict[str, Any]:
+        p = self.p
+        if p.loss_n:
+            train_loss: float | None = p.loss_sum / p.loss_n
+        else:  # step 0: the untrained model on the first training batches
+            first = [self.train_data[i] for i in epoch_order(len(self.train_data), self.cfg.seed, 0)]
+            train_loss = self.mean_loss(first, max_batches=2)
+        val_loss = self.mean_loss(self.val_data)
+        done = p.epoch + p.batch / max(1, self.n_batches)
+        rec = {"step": p.step, "epoch": round(done, 4), "tokens": p.tokens, "train_loss": train_loss,
+               "val_loss": val_loss, "lr": self.last_lr}
+        p.history.append(rec)
+        p.loss_sum, p.loss_n = 0.0, 0
+        self.best_changed = False
+        if p.step > 0 and val_loss is not None:  # step 0 is the reference, not a candidate
+            if p.best_val is None or val_loss < p.best_val:
+                p.best_val, p.best_step, p.bad_evals = val_loss, p.step, 0
+                self.best_state = {n: t.detach().cpu().clone() for n, t in self.trainable_state().items()}
+                self.best_changed = True
+            else:
+                p.bad_evals += 1
+                if self.cfg.patience and p.bad_evals >= self.cfg.patience:
+                    p.stopped_early = True
+        self.on_eval(self)
+        return rec
+
+    def _epoch_batches(self, epoch: int) -> list[list[Encoded]]:
+        if self._cached[0] != epoch:
+            order = epoch_order(len(self.train_data), self.cfg.seed, epoch)
+            self._cached = (epoch, batches(self.train_data, order, self.cfg.batch_size))
+        return self._cached[1]
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        return {n: t for n, t in self.module.named_parameters() if t.requires_grad}
+
+    def run(self) -> Progress:
+        """Train until the last epoch ends or early stopping triggers; resumable from ``self.p``."""
+        cfg, p = self.cfg, self.p
+        self.module.train()
+        if not p.history:
+            self.evaluate()
+        bar = tqdm(total=self.total_steps, initial=p.step, disable=not self.progress_bar, desc="finetune",
+                   unit="step", dynamic_ncols=True)
+        start = time.monotonic() - p.elapsed
+        try:
+            while p.epoch < cfg.epochs and not p.stopped_early:
+                groups = self._epoch_batches(p.epoch)
+                group = groups[p.batch:p.batch + cfg.grad_accum]
+                self.optimizer.zero_grad(set_to_none=True)
+                for items in group:
+                    x, y = self._batch(items)
+                    loss = self._loss(x, y)
+                    (loss / len(group)).backward()
+                    p.tokens += x.numel()
+                    p.loss_sum += loss.item()
+                    p.loss_n += 1
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+                self.last_lr = self.optimizer.param_groups[0]["lr"]
+                self.optimizer.step()
+                self.scheduler.step()
+                p.step += 1
+                p.batch += len(group)
+                end_of_epoch = p.batch >= len(groups)
+                if end_of_epoch:
+                    p.epoch, p.batch = p.epoch + 1, 0
+                bar.update(1)
+                bar.set_postfix(loss=f"{p.loss_sum / max(1, p.loss_n):.3f}")
+                if p.step % cfg.eval_every == 0 or end_of_epoch:
+                    p.elapsed = time.monotonic() - start
+                    self.evaluate()
+        finally:
+            bar.close()
+        p.elapsed = time.monotonic() - start
+        p.finished = True
+        return p
