@@ -36,7 +36,7 @@ from .report_model import (Row, Run, fill_missing_deltas, fmt, fmt_p, fmt_signed
                            primary_metric, slice_rows, summary_rows)
 from .report_samples import (PAGE_SIZE, chunk_js, filters, index_js, json_for_html, paginate, score_text,
                              slug, status_labels)
-from .results import atomic_write_text
+from .results import atomic_write_text, publish
 
 __all__ = ["render_report", "compare_runs"]
 
@@ -193,6 +193,7 @@ def render_report(run_dir: Path, out_dir: Path | None = None, page_size: int = P
     rows, note = summary_rows(run)
     head = headline(rows, run.has_base)
     tmp = Path(tempfile.mkdtemp(prefix=".report-new-", dir=out))
+    publish(tmp)
     try:
         sample_info = _build_report_dir(run, tmp, rows, note, max(1, int(page_size)))
         _swap_in(tmp, out / "report")

@@ -20,6 +20,13 @@ SCHEMA_VERSION = 1
 ROLES = ("model", "base")
 
 
+def publish(path: Path | str) -> None:
+    """Give a temp file or dir (created 0600/0700) the permissions of an ordinary new one."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~mask)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temp file in the same directory and rename: readers never see half a file."""
     path = Path(path)
@@ -30,6 +37,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        publish(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -118,3 +118,17 @@ def test_suite_parsing_validates_names_and_subsets():
         parse_suite("toygn", BENCHES)
     with pytest.raises(HarnessError, match="no subset 'c'"):
         parse_suite("toy:c", BENCHES)
+
+
+def test_outputs_are_readable_like_ordinary_files(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        engine, _ = _engine(tmp_path, base=False, limit=2)
+        engine.run()
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "results.json", tmp_path / "samples" / "toy.jsonl"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import torch
 
 from ..errors import HarnessError
+from ..results import publish
 from . import detect_format, read_json
 from .gpt2 import GPT2, GPT2Config
 from .llama import Llama, LlamaConfig
@@ -307,6 +308,7 @@ def save_checkpoint(module: torch.nn.Module, config: Any, out_dir: str | Path, t
         sd.pop("lm_head.weight")  # safetensors refuses shared tensors; reloading re-ties
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    publish(tmp)
     try:
         save_file({k: v.detach().to("cpu").contiguous() for k, v in sd.items()},
                   str(tmp / "model.safetensors"), metadata={"format": "pt"})
