@@ -114,14 +114,24 @@ class Engine:
     # -- phases ----------------------------------------------------------------
     def bench_config(self, sel: Selection) -> BenchmarkConfig:
         c = self.config
-        return BenchmarkConfig(subsets=sel.subsets, limit=c.limits.get(sel.benchmark, c.limit), num_fewshot=c.num_fewshot, seed=c.seed,
+        return BenchmarkConfig(subsets=sel.subsets, limit=c.limits.get(sel.benchmark, c.limit),
+                               num_fewshot=self._fewshot(sel.benchmark), seed=c.seed,
                                data_dir=c.data_dirs.get(sel.benchmark), full=c.full,
                                options=dict(c.options.get(sel.benchmark, {})))
+
+    def _fewshot(self, name: str) -> int | None:
+        """--num-fewshot applies to few-shot benchmarks; zero-shot ones (squad, humaneval) keep 0."""
+        n = self.config.num_fewshot
+        if n and not getattr(self.benchmarks[name], "default_num_fewshot", 0):
+            return None
+        return n
 
     def prepare(self) -> None:
         """Build every benchmark's instances before loading a model: bad data fails fast."""
         for sel in self.config.suite:
             bench = self.benchmarks[sel.benchmark]
+            if self.config.num_fewshot and self._fewshot(sel.benchmark) is None:
+                log(f"note: {sel.benchmark} is zero-shot; --num-fewshot {self.config.num_fewshot} does not apply to it")
             if getattr(bench, "requires_code_execution", False):
                 self._check_code_execution(sel.benchmark)
             insts = list(bench.instances(self.bench_config(sel)))

@@ -132,3 +132,15 @@ def test_outputs_are_readable_like_ordinary_files(tmp_path):
         os.umask(old)
     for path in (tmp_path / "results.json", tmp_path / "samples" / "toy.jsonl"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_num_fewshot_applies_to_few_shot_benchmarks_only(tmp_path):
+    class FewShot(ToyMC):
+        name = "toyfew"
+        default_num_fewshot = 5
+
+    benches = {**BENCHES, "toyfew": FewShot()}
+    config = RunConfig(suite=parse_suite("toyfew,toygen", benches), out=tmp_path, num_fewshot=3, progress=False)
+    engine = Engine(config, benches, lambda spec: None)
+    few, zero = (engine.bench_config(s) for s in config.suite)
+    assert (few.num_fewshot, zero.num_fewshot) == (3, None)
