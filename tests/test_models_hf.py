@@ -53,3 +53,20 @@ def test_hf_llama_backend_agrees_with_native_llama(tmp_path):
     gens = [G("Hello, my name is", max_tokens=8), G("Once upon a time, in a land far away, there", max_tokens=8),
             G("Hi", max_tokens=8, temperature=0.8, seed=5), G("Hi", max_tokens=8, stop=(" ",))]
     assert hf.generate(gens, progress=False) == native.generate(gens, progress=False)
+
+
+def test_hf_backend_reads_the_recorded_prompt_format(tmp_path):
+    import json
+
+    from harness.finetune import format_for_model
+    from harness.models import load_model
+    from harness.testing import make_tiny_gpt2
+
+    make_tiny_gpt2(tmp_path / "ft", fmt="hf")
+    cfg_file = tmp_path / "ft" / "config.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg["prompt_format"] = "phi3"
+    cfg_file.write_text(json.dumps(cfg))
+    model = load_model(f"hf:{tmp_path / 'ft'}")
+    assert model.info.prompt_format == "phi3"
+    assert format_for_model(model).name == "phi3"

@@ -52,10 +52,12 @@ class HFLM(TokenLM):
         self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
         self.chat_template = getattr(self.hf_tokenizer, "chat_template", None)
         cfg = self.hf_model.config
+        recorded = _recorded_format(path)  # what `harness finetune` wrote into config.json
         self.info = ModelInfo(
             spec=spec or f"hf:{path}", backend="hf", arch=getattr(cfg, "model_type", ""), path=path,
             fingerprint=_fingerprint(path), n_params=sum(p.numel() for p in self.hf_model.parameters()),
-            context_length=self.max_length, extra={"format": "hf"},
+            context_length=self.max_length, prompt_format=recorded.get("prompt_format"),
+            extra={"format": "hf", **{k: v for k, v in recorded.items() if k == "prompt_template"}},
         )
 
     def tok_encode(self, text: str, add_special: bool = True) -> list[int]:
@@ -130,3 +132,15 @@ def _fingerprint(path: str) -> str:
         return fingerprint_files(hf_weight_files(local))
     except (HarnessError, OSError):
         return ""
+
+
+def _recorded_format(path: str) -> dict:
+    """The prompt format a fine-tuned local checkpoint records (``prompt_format``/``prompt_template``)."""
+    import json
+
+    file = Path(path) / "config.json"
+    try:
+        cfg = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return {k: cfg[k] for k in ("prompt_format", "prompt_template") if cfg.get(k)}
