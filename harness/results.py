@@ -99,14 +99,18 @@ def metric_block(benchmark: Any, records: list[dict], roles: tuple[str, ...], se
             if not vals and agg is None:
                 continue
             per_role[r] = vals
-            if vals and len(vals) == len(records):
+            # A mean over the samples that carry the metric (all, or e.g. SQuAD v2's HasAns_ ones)
+            # gets an interval; anything else (pass@10, best thresholds) is reported as it is.
+            if vals and (agg is None or math.isclose(agg, sum(vals) / len(vals), rel_tol=1e-9, abs_tol=1e-12)):
                 entry[r] = _summary(vals, kind, agg)
-            else:  # not a per-sample mean: no interval from the samples
+            else:
                 entry[r] = {"value": agg, "stderr": None, "ci95": None, "n": len(records)}
         if "model" not in entry and "base" not in entry:
             continue
-        if len(roles) == 2 and all(len(per_role.get(r, [])) == len(records) > 0 for r in roles):
-            entry["delta"] = stats.paired_test(per_role["model"], per_role["base"], kind, seed=seed)
+        both = [x for x in records if len(roles) == 2 and all(name in x[r].get("scores", {}) for r in roles)]
+        if both and all(entry.get(r, {}).get("ci95") is not None for r in roles):
+            entry["delta"] = stats.paired_test([x["model"]["scores"][name] for x in both],
+                                               [x["base"]["scores"][name] for x in both], kind, seed=seed)
         block[name] = entry
     return block
 

@@ -144,3 +144,16 @@ def test_num_fewshot_applies_to_few_shot_benchmarks_only(tmp_path):
     engine = Engine(config, benches, lambda spec: None)
     few, zero = (engine.bench_config(s) for s in config.suite)
     assert (few.num_fewshot, zero.num_fewshot) == (3, None)
+
+
+def test_a_metric_on_some_samples_gets_its_own_interval_and_comparison():
+    from harness.results import metric_block
+
+    class Partial(ToyGen):
+        metrics = (Metric("has", "binary"),)
+
+    recs = [{"model": {"scores": {"has": float(i % 2)} if i < 6 else {}},
+             "base": {"scores": {"has": 0.0} if i < 6 else {}}} for i in range(10)]
+    block = metric_block(Partial(), recs, ("model", "base"), seed=0)["has"]
+    assert block["model"]["value"] == 0.5 and block["model"]["n"] == 6  # 3 of the 6 that carry it
+    assert block["model"]["ci95"] is not None and block["delta"]["value"] == 0.5
