@@ -15,6 +15,7 @@ from typing import Any
 
 from . import stats
 from .errors import HarnessError
+from .jsonl import iter_jsonl
 
 ALPHA = 0.05
 SUPPORTED_SCHEMA = 1
@@ -59,18 +60,8 @@ def load_results(run_dir: Path) -> dict[str, Any]:
 
 def load_samples(path: Path) -> list[dict]:
     """One samples/<bench>.jsonl file; a damaged line is an error naming file and line."""
-    records = []
     with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise HarnessError(f"{path}:{lineno}: not valid JSON ({exc.msg}); re-run the evaluation") from exc
-            if isinstance(rec, dict):
-                records.append(rec)
-    return records
+        return [rec for _, rec in iter_jsonl(fh, str(path), "re-run the evaluation") if isinstance(rec, dict)]
 
 
 def load_run(run_dir: Path, with_samples: bool = True) -> Run:

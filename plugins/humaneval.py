@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import harness
 from harness.api import Benchmark, BenchmarkConfig, GenerateRequest, Instance, Metric, RunContext
 from harness.errors import HarnessError, did_you_mean
+from harness.jsonl import iter_jsonl
 from harness.sandbox import Limits, Sandbox, SandboxResult
 
 from ._data import bundled, data_dir, effective_limit, read_text, select_subsets, take
@@ -80,13 +81,8 @@ def program(problem: dict[str, Any], completion: str) -> str:
 def read_jsonl(path: str | Path | Traversable, what: str) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSON Lines file (``.gz`` too)."""
     rows = []
-    for lineno, line in enumerate(read_text(Path(path) if isinstance(path, str) else path, what).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise HarnessError(f"{what} {path} line {lineno}: invalid JSON ({e.msg})") from None
+    text = read_text(Path(path) if isinstance(path, str) else path, what)
+    for lineno, obj in iter_jsonl(text.splitlines(), f"{what} {path}"):
         if not isinstance(obj, dict):
             raise HarnessError(f"{what} {path} line {lineno}: expected a JSON object, got {type(obj).__name__}")
         rows.append((lineno, obj))

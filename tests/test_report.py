@@ -256,7 +256,7 @@ def test_corrupt_results_json(tmp_path: Path, content: str) -> None:
 def test_corrupt_samples_file_names_file_and_line(run_copy: Path) -> None:
     path = run_copy / "samples" / "squad.jsonl"
     path.write_text(path.read_text() + "{broken\n")
-    with pytest.raises(HarnessError, match=r"squad\.jsonl:11"):
+    with pytest.raises(HarnessError, match=r"squad\.jsonl line 11: invalid JSON"):
         render_report(run_copy)
 
 
