@@ -19,8 +19,8 @@ from typing import Any, Callable
 from .api import (BenchmarkConfig, GenerateRequest, Instance, LoglikelihoodRequest, Model,
                   RunContext)
 from .errors import HarnessError
-from .results import (ROLES, SCHEMA_VERSION, atomic_write_json, atomic_write_jsonl,
-                      benchmark_result, holm_adjust, versions)
+from .files import atomic_write_json, atomic_write_jsonl
+from .results import ROLES, SCHEMA_VERSION, benchmark_result, holm_adjust, versions
 from .suite import Selection
 
 DEFAULT_SUITE = "mmlu,squad"

@@ -1,24 +1,40 @@
 """The plug-in contract. A plug-in is a module with functions named like these,
-decorated with ``@harness.hookimpl``, listed under the entry-point group ``harness``.
+decorated with ``@hookimpl`` (``from harness.api import hookimpl``), listed under the
+entry-point group ``harness``. The built-in benchmarks and model backends register
+through these same hooks.
 
 Example (a whole plug-in)::
 
-    import harness
+    from harness.api import hookimpl
 
-    @harness.hookimpl
+    @hookimpl
     def register_benchmarks(register):
         register(MyBenchmark())
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable, Protocol
+
 import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .api import Benchmark, Model
 
 hookspec = pluggy.HookspecMarker("harness")
 hookimpl = pluggy.HookimplMarker("harness")
 
 
+class RegisterBenchmark(Protocol):
+    def __call__(self, benchmark: Benchmark) -> None: ...
+
+
+class RegisterModel(Protocol):
+    def __call__(self, name: str, loader: Callable[..., Model],
+                 detect: Callable[[str], bool] | None = None, description: str = "") -> None: ...
+
+
 @hookspec
-def register_benchmarks(register):
+def register_benchmarks(register: RegisterBenchmark) -> None:
     """Register benchmarks by calling ``register(benchmark)``.
 
     ``benchmark`` is an instance of :class:`harness.api.Benchmark`; its ``name``
@@ -27,10 +43,12 @@ def register_benchmarks(register):
 
 
 @hookspec
-def register_models(register):
-    """Register model backends by calling ``register(name, loader, detect=None)``.
+def register_models(register: RegisterModel) -> None:
+    """Register model backends by calling ``register(name, loader, detect=None, description="")``.
 
     ``loader(path: str, **options) -> harness.api.Model`` builds the model for
-    ``--model name:path``. ``detect(path) -> bool``, if given, lets
-    ``--model path`` (no prefix) pick this backend from what the path holds.
+    ``--model name:path``; options are ``device``, ``batch_size`` and the user's
+    ``--model-args`` (pass through what you understand). ``detect(path) -> bool``, if
+    given, lets ``--model path`` (no prefix) pick this backend from what the path holds;
+    built-in backends are asked first.
     """

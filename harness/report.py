@@ -36,7 +36,7 @@ from .report_model import (Row, Run, fill_missing_deltas, fmt, fmt_p, fmt_signed
                            primary_metric, slice_rows, summary_rows)
 from .report_samples import (PAGE_SIZE, chunk_js, filters, index_js, json_for_html, paginate, score_text,
                              slug, status_labels)
-from .results import atomic_write_text, publish
+from .files import atomic_write_text, publish
 
 __all__ = ["render_report", "compare_runs"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import stats
 from .errors import HarnessError
-from .jsonl import iter_jsonl
+from .files import iter_jsonl
 
 ALPHA = 0.05
 SUPPORTED_SCHEMA = 1

@@ -1,66 +1,19 @@
-"""Turning per-sample records into the results.json schema, and writing files atomically.
+"""Turning per-sample records into the results.json schema.
 
 The schema is documented in docs/ARCHITECTURE.md; ``SCHEMA_VERSION`` changes
 whenever a reader would have to change.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import platform
-import tempfile
 from importlib import metadata
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from . import stats
 
 SCHEMA_VERSION = 1
 ROLES = ("model", "base")
-
-
-def publish(path: Path | str) -> None:
-    """Give a temp file or dir (created 0600/0700) the permissions of an ordinary new one."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~mask)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same directory and rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        publish(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(_finite(data), indent=2, ensure_ascii=False) + "\n")
-
-
-def atomic_write_jsonl(path: Path, rows: Iterable[Any]) -> None:
-    atomic_write_text(path, "".join(json.dumps(_finite(r), ensure_ascii=False) + "\n" for r in rows))
-
-
-def _finite(obj: Any) -> Any:
-    """JSON has no NaN/inf: write them as null rather than produce invalid JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def versions() -> dict[str, str]:

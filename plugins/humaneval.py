@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import harness
 from harness.api import Benchmark, BenchmarkConfig, GenerateRequest, Instance, Metric, RunContext
 from harness.errors import HarnessError, did_you_mean
-from harness.jsonl import iter_jsonl
+from harness.files import iter_jsonl
 from harness.sandbox import Limits, Sandbox, SandboxResult
 
 from ._data import bundled, data_dir, effective_limit, read_text, select_subsets, take

@@ -58,6 +58,8 @@ class Benchmark(ABC):
     default_num_fewshot: int = 0
     options: dict[str, str] = {}  # option name -> help, shown by `harness tasks`
     groups: dict[str, list[str]] = {}  # group name -> subsets (e.g. MMLU categories)
+    instruction_following: bool = False  # generate prompts are instructions: each model gets its own format
+    requires_code_execution: bool = False  # runs generated code: needs --allow-code-execution, checked up front
 
     @abstractmethod
     def instances(self, config: BenchmarkConfig) -> Iterable[Instance]:
@@ -98,8 +100,12 @@ class Benchmark(ABC):
                 out[m.name] = sum(vals) / len(vals)
         return out
 
-    def score_files(self, **kwargs: Any) -> dict[str, Any]:
-        """`harness score NAME`: score predictions produced elsewhere (optional)."""
+    def score_files(self, context: RunContext, **kwargs: Any) -> dict[str, Any]:
+        """`harness score NAME --key value ...`: score predictions produced elsewhere (optional).
+
+        ``kwargs`` are the command-line options named in :attr:`score_options` (strings);
+        ``context`` carries the code-execution opt-in and :meth:`RunContext.sandbox`.
+        """
         raise NotImplementedError(f"benchmark {self.name!r} has no `harness score` mode")
 
     score_options: dict[str, str] = {}  # option -> help for `harness score`

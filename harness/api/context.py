@@ -1,11 +1,34 @@
-"""What the engine lends a benchmark while it runs (judge, sandbox opt-in, paths)."""
+"""What the engine lends a benchmark while it runs: the judge, the sandbox, paths, options."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
+from ..errors import HarnessError
 from .model import Model
+
+ALLOW_CODE_ENV = "HARNESS_ALLOW_CODE_EXECUTION"
+
+
+class SandboxResult(Protocol):
+    status: str  # "passed" | "failed" | "timed_out" | "killed" | ...
+    reason: str
+
+    @property
+    def passed(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class CodeSandbox(Protocol):
+    """Runs untrusted programs (harness.sandbox.Sandbox is the implementation)."""
+
+    def run(self, code: str) -> SandboxResult: ...
+
+    def run_many(self, codes: Sequence[str], workers: int | None = None,
+                 progress: bool = False) -> Iterable[SandboxResult]: ...
 
 
 @dataclass
@@ -17,6 +40,7 @@ class RunContext:
     progress: bool = True
     options: dict[str, Any] = field(default_factory=dict)
     judge_factory: Callable[[], Model] | None = None  # built lazily: most suites need no judge
+    sandbox_factory: Callable[..., CodeSandbox] | None = None  # (timeout_s=, allow_weak=) -> sandbox
     _judge: Model | None = None
 
     @property
@@ -24,3 +48,16 @@ class RunContext:
         if self._judge is None and self.judge_factory is not None:
             self._judge = self.judge_factory()
         return self._judge
+
+    def code_execution_allowed(self) -> bool:
+        return self.allow_code_execution or os.environ.get(ALLOW_CODE_ENV, "").lower() in ("1", "true", "yes")
+
+    def sandbox(self, timeout_s: float = 3.0, what: str = "this benchmark",
+                flag: str = "--allow-code-execution") -> CodeSandbox:
+        """A sandbox for model-generated code; refuses (HarnessError) without the user's opt-in."""
+        if not self.code_execution_allowed():
+            raise HarnessError(f"{what} runs model-generated code (in a sandbox); allow it with "
+                               f"{flag} or {ALLOW_CODE_ENV}=1")
+        if self.sandbox_factory is None:
+            raise HarnessError(f"{what}: no sandbox is available in this context")
+        return self.sandbox_factory(timeout_s=timeout_s, allow_weak=self.allow_weak_sandbox)

@@ -1,6 +1,6 @@
 """The model API: the one interface every backend implements and every benchmark consumes.
 
-In the spirit of lm-eval's ``LM``: two batched calls and nothing else. A backend
+In the spirit of lm-eval's ``LM``: two batched calls and a chat template. A backend
 sees whole lists of requests so it can sort, batch and cache as it likes; the
 results must come back in the order of the requests, and must not depend on the
 batch size (scores are batch-size-invariant up to float rounding).
@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from .chat import messages_to_chatml
 from .requests import GenerateRequest, LoglikelihoodRequest, LoglikelihoodResult
 
 
@@ -43,6 +44,12 @@ class Model(ABC):
     @abstractmethod
     def generate(self, requests: list[GenerateRequest], progress: bool = True) -> list[str]:
         """Generate a continuation for each prompt (prompt not included, stop strings cut)."""
+
+    def apply_chat_template(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """The prompt text this model expects for a chat (``[{"role", "content"}]``), as lm-eval's
+        ``LM.apply_chat_template``. Default: ChatML; token-level backends use the checkpoint's
+        recorded prompt format or its own chat template (see :mod:`harness.prompts`)."""
+        return messages_to_chatml(messages, add_generation_prompt)
 
     def close(self) -> None:  # pragma: no cover - backends with resources override
         """Release memory; the engine calls it between model and base."""

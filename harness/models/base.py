@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..api import GenerateRequest, LoglikelihoodRequest, LoglikelihoodResult, Model, ModelInfo
+from ..api.chat import cut_at_stop
 
 DEFAULT_SEED = 1234  # sampling seed for requests that give none
 
@@ -185,7 +186,7 @@ class TokenLM(Model):
             step_in = nxt[:, None]
             step_pos = step_pos[:, -1:] + 1
             mask = torch.cat([mask, torch.ones((B, 1), dtype=torch.long)], dim=1)
-        return [_cut(self.tok_decode(t), s) for t, s in zip(new, stops)]
+        return [cut_at_stop(self.tok_decode(t), s) for t, s in zip(new, stops)]
 
 
 class NativeLM(TokenLM):
@@ -244,9 +245,3 @@ class NativeLM(TokenLM):
 
 def _has_stop(text: str, stops: tuple[str, ...]) -> bool:
     return any(s in text for s in stops)
-
-
-def _cut(text: str, stops: tuple[str, ...]) -> str:
-    """Text before the earliest stop string."""
-    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
-    return text[:cut]

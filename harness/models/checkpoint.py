@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import torch
 
 from ..errors import HarnessError
-from ..results import publish
+from ..files import publish
 from . import detect_format, read_json
 from .gpt2 import GPT2, GPT2Config
 from .llama import Llama, LlamaConfig

@@ -33,29 +33,9 @@ import urllib.request
 from typing import Any, Sequence
 
 from ..api import GenerateRequest, LoglikelihoodRequest, LoglikelihoodResult, Model, ModelInfo
+from ..api.chat import chatml_to_messages, cut_at_stop, messages_to_chatml  # noqa: F401
 from ..errors import HarnessError
 from ..hookspecs import hookimpl
-
-_CHATML_TURN = re.compile(r"<\|im_start\|>(\w+)\n(.*?)<\|im_end\|>", re.S)
-_RETRY_CODES = (429, 500, 502, 503, 504)
-
-
-def chatml_to_messages(text: str) -> list[dict[str, str]]:
-    """ChatML text -> ``[{"role", "content"}]`` (a trailing open assistant turn is dropped);
-    text without ChatML turns -> one user message."""
-    turns = [{"role": r, "content": c} for r, c in _CHATML_TURN.findall(text)]
-    return turns or [{"role": "user", "content": text}]
-
-
-def messages_to_chatml(messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
-    text = "\n".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>" for m in messages)
-    return text + ("\n<|im_start|>assistant\n" if add_generation_prompt else "")
-
-
-def cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=len(text))
-    return text[:cut]
-
 
 def _display_url(url: str) -> str:
     """The URL without user:password (never echo credentials)."""

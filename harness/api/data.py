@@ -1,8 +1,9 @@
-"""Shared data helpers for the built-in benchmarks: bundled files, local copies, the hub.
+"""Reading benchmark data: bundled files, local copies, the hub, JSON and JSON Lines.
 
 Every benchmark reads data from one of three places (bundled subset, ``--data-dir``,
 Hugging Face hub) and every one of them must turn a bad file into a one-line
-:class:`HarnessError` naming the file, so that logic lives here once.
+:class:`HarnessError` naming the file, so that logic lives here once. The readers are
+also harness's own (``harness.files`` re-exports them).
 """
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import gzip
 import json
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from harness.api import BenchmarkConfig
-from harness.errors import HarnessError, did_you_mean
+from ..errors import HarnessError, did_you_mean
+from .benchmark import BenchmarkConfig
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; only annotations need it
     from importlib.resources.abc import Traversable
@@ -27,8 +28,10 @@ def bundled(*parts: str) -> Traversable:
     return node
 
 
-def read_text(path: Path | Traversable, what: str = "file") -> str:
+def read_text(path: Path | str | Traversable, what: str = "file") -> str:
     """Read UTF-8 text (transparently gunzipping ``*.gz``); user errors become HarnessError."""
+    if isinstance(path, str):
+        path = Path(path)
     try:
         raw = path.read_bytes()
         if str(path).endswith(".gz"):
@@ -42,13 +45,34 @@ def read_text(path: Path | Traversable, what: str = "file") -> str:
         raise HarnessError(f"{what} {path}: cannot read ({type(e).__name__}: {e})") from None
 
 
-def load_json(path: Path | Traversable, what: str = "file") -> Any:
-    """Parse a JSON file, naming the file, line and column on a syntax error."""
+def read_json(path: Path | str | Traversable, what: str = "file") -> Any:
+    """Parse a JSON (or ``.json.gz``) file, naming the file, line and column on a syntax error."""
     text = read_text(path, what)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise HarnessError(f"{what} {path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
+def iter_jsonl(lines: Iterable[str], where: str, hint: str = "") -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` for each non-blank line; bad JSON is a one-line HarnessError.
+
+    ``where`` names the file in the message (e.g. ``"predictions file p.jsonl"``); ``hint``
+    says what to do about it.
+    """
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise HarnessError(f"{where} line {lineno}: invalid JSON ({exc.msg})"
+                               + (f"; {hint}" if hint else "")) from None
+
+
+def read_jsonl(path: Path | str | Traversable, what: str = "file", hint: str = "") -> list[tuple[int, Any]]:
+    """Every ``(line number, value)`` of a JSON Lines (or ``.jsonl.gz``) file."""
+    return list(iter_jsonl(read_text(path, what).splitlines(), f"{what} {path}", hint))
 
 
 def load_hub(bench: str, path: str, name: str | None, split: str) -> list[dict[str, Any]]:

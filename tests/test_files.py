@@ -2,7 +2,7 @@
 import pytest
 
 from harness.errors import HarnessError
-from harness.jsonl import iter_jsonl
+from harness.files import iter_jsonl
 
 
 def test_blank_lines_skipped_and_line_numbers_kept():
