@@ -13,7 +13,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.report import compare_runs, render_report
-from harness.report_samples import json_for_html
+from harness.report.samples import json_for_html
 
 sys.path.insert(0, str(Path(__file__).parent))  # the HTML helpers live in test_report.py (any import mode)
 from test_report import FIXTURE, metric_rows, parse, records  # noqa: E402

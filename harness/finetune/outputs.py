@@ -2,7 +2,7 @@
 
 * ``metrics.jsonl``: one ``{"step","epoch","tokens","train_loss","val_loss","lr"}`` per evaluation;
 * ``loss-curve.svg``: train vs validation loss per step, the best evaluation marked
-  (hand-written SVG: no matplotlib dependency, opens in any browser);
+  (the report's hand-written SVG charts: no matplotlib dependency, opens in any browser);
 * ``train.log``: the human-readable log; ``train_config.json``: the hyper-parameters;
 * ``test-responses.json``: each held-out test record with the model's greedy answer,
   shaped like LLMs-from-scratch's ``instruction-data-with-response.json``.
@@ -15,9 +15,11 @@ import json
 import os
 import sys
 import time
-from html import escape
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
+
+from ..report.svg import line_chart
 
 METRIC_KEYS = ("step", "epoch", "tokens", "train_loss", "val_loss", "lr")
 
@@ -61,62 +63,22 @@ def format_eval(rec: dict[str, Any], total_steps: int, best: bool) -> str:
             + ("  (best so far)" if best else ""))
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    if hi <= lo:
-        return [lo]
-    return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
-
-
 def loss_curve_svg(history: Sequence[dict[str, Any]], best_step: int | None, title: str = "") -> str:
-    """Train and validation loss against optimizer step, best evaluation circled."""
-    W, H, L, R, T, B = 720, 420, 64, 20, 40, 50
+    """Train and validation loss against optimizer step, the best evaluation marked.
+
+    Drawn by the report's chart renderer (:func:`harness.report.svg.line_chart`), so the
+    file and the report's fine-tuning page show the same chart.
+    """
     pts = {k: [(r["step"], r[k]) for r in history if r.get(k) is not None] for k in ("train_loss", "val_loss")}
-    values = [v for series in pts.values() for _, v in series]
-    steps = [r["step"] for r in history] or [0]
-    x0, x1 = min(steps), max(max(steps), min(steps) + 1)
-    y0, y1 = (min(values), max(values)) if values else (0.0, 1.0)
-    pad = (y1 - y0) * 0.05 or 0.5
-    y0, y1 = y0 - pad, y1 + pad
-
-    def sx(s: float) -> float:
-        return L + (s - x0) / (x1 - x0) * (W - L - R)
-
-    def sy(v: float) -> float:
-        return T + (y1 - v) / (y1 - y0) * (H - T - B)
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-           'font-family="sans-serif" font-size="12">',
-           f'<rect width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="15">{escape(title or "Loss")}</text>',
-           f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="#333"/>',
-           f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="#333"/>']
-    for v in _ticks(y0, y1):
-        out.append(f'<line x1="{L - 4}" y1="{sy(v):.1f}" x2="{W - R}" y2="{sy(v):.1f}" stroke="#eee"/>'
-                   f'<text x="{L - 8}" y="{sy(v) + 4:.1f}" text-anchor="end">{v:.3f}</text>')
-    for s in sorted({round(t) for t in _ticks(x0, x1)}):
-        out.append(f'<text x="{sx(s):.1f}" y="{H - B + 18}" text-anchor="middle">{s}</text>')
-    out.append(f'<text x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">optimizer step</text>')
-    out.append(f'<text x="16" y="{(T + H - B) / 2}" text-anchor="middle" '
-               f'transform="rotate(-90 16 {(T + H - B) / 2})">loss</text>')
-    styles = {"train_loss": ("#1f77b4", "", "train"), "val_loss": ("#d62728", ' stroke-dasharray="6 4"', "validation")}
-    for i, (key, (color, dash, label)) in enumerate(styles.items()):
-        series = pts[key]
-        if series:
-            path = " ".join(f"{sx(s):.1f},{sy(v):.1f}" for s, v in series)
-            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{path}"/>')
-            out += [f'<circle cx="{sx(s):.1f}" cy="{sy(v):.1f}" r="2.5" fill="{color}"/>' for s, v in series]
-        ly = T + 8 + 18 * i
-        out.append(f'<line x1="{W - R - 130}" y1="{ly}" x2="{W - R - 100}" y2="{ly}" stroke="{color}" '
-                   f'stroke-width="2"{dash}/><text x="{W - R - 94}" y="{ly + 4}">{label}</text>')
     best = [v for s, v in pts["val_loss"] if s == best_step]
-    if best_step is not None and best:
-        bx, by = sx(best_step), sy(best[0])
-        anchor = "end" if bx > W - R - 90 else "start" if bx < L + 90 else "middle"
-        out.append(f'<circle cx="{bx:.1f}" cy="{by:.1f}" r="7" fill="none" stroke="#2ca02c" stroke-width="2.5"/>'
-                   f'<text x="{bx:.1f}" y="{by - 12:.1f}" text-anchor="{anchor}" fill="#2ca02c">'
-                   f'best (step {best_step}, {best[0]:.3f})</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+    marked = best_step is not None and bool(best)
+    series = {name: pts[key] for name, key in (("train", "train_loss"), ("validation", "val_loss")) if pts[key]}
+    chart = line_chart(series, title or "Loss",
+                       marker=best_step if marked else None,
+                       marker_label=f"best (step {best_step}, {best[0]:.3f})" if marked else "",
+                       width=720, height=420, x_label="optimizer step", y_label="loss", dots=True,
+                       standalone=True)
+    return str(chart) + "\n"
 
 
 def clean_response(text: str, stops: Sequence[str]) -> str:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import stats
-from .errors import HarnessError
-from .files import iter_jsonl
+from .. import stats
+from ..errors import HarnessError
+from ..files import iter_jsonl
 
 ALPHA = 0.05
 SUPPORTED_SCHEMA = 1

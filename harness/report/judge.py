@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .report_model import fmt, num
+from .run import fmt, num
 
 PRIMARY = ("model_vs_base", "model_vs_reference")
 _LC_KEYS = ("length_controlled_winrate_local", "length_controlled_winrate", "lc_win_rate",

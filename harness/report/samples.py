@@ -14,8 +14,9 @@ import json
 import re
 from typing import Any
 
-from .report_judge import judged, opponent, scores_text, status as judge_status, verdict
-from .report_model import STATUS_LABELS, num, primary_metric, sample_status, target_text
+from .judge import judged, opponent, scores_text, verdict
+from .judge import status as judge_status
+from .run import STATUS_LABELS, num, primary_metric, sample_status, target_text
 
 PAGE_SIZE = 100
 JUDGE_LABELS = {"I": "judge prefers model", "R": "judge prefers {opponent}", "T": "tie"}

@@ -13,8 +13,8 @@ a ▲/▼ symbol or a label so nothing depends on colour alone.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
 
 from markupsafe import Markup
 
@@ -64,8 +64,8 @@ def delta_bars(items: Sequence[dict], title: str, width: int = 720) -> Markup:
     def x(v: float) -> float:
         return mid + max(-1.0, min(1.0, v / span)) * (plot_w / 2 - 4)
 
-    body = [f'<text x="{_n(mid)}" y="14" text-anchor="middle" fill="#444">'
-            f'{DOWN} model worse · 0 · model better {UP}</text>']
+    body = [(f'<text x="{_n(mid)}" y="14" text-anchor="middle" fill="#444">'
+             f'{DOWN} model worse · 0 · model better {UP}</text>')]
     for k, item in enumerate(rows):
         y = top + k * row_h
         colour = BLUE if item.get("better") else ORANGE
@@ -96,7 +96,7 @@ def score_bars(items: Sequence[dict], title: str, width: int = 720, colour: str 
         return Markup("")
     value_w, row_h = 110, 18
     top_v = max(max(i["value"], i.get("hi") or 0) for i in rows)
-    scale = 1.0 if top_v <= 1.0 else top_v
+    scale = max(1.0, top_v)
     plot_w = width - label_w - value_w
 
     def x(v: float) -> float:
@@ -161,16 +161,30 @@ def histogram(series: dict[str, Sequence[float]], title: str, bins: int = 10, wi
 
 
 def line_chart(series: dict[str, list[tuple[float, float]]], title: str, marker: float | None = None,
-               marker_label: str = "", width: int = 640, height: int = 260) -> Markup:
+               marker_label: str = "", width: int = 640, height: int = 260, *, x_label: str = "step",
+               y_label: str = "", dots: bool = False, standalone: bool = False) -> Markup:
     """Loss curves: one polyline per series (train blue solid, val orange dashed) and a
-    vertical marker at the early-stopping step, the checkpoint that was kept."""
+    vertical marker at the early-stopping step, the checkpoint that was kept.
+
+    The report inlines the chart; ``harness finetune`` writes it as ``loss-curve.svg``
+    with ``standalone=True``: white background and the title drawn as a heading (a
+    file opened on its own has no page around it), and a "no data" chart rather than
+    nothing when there are no points. ``dots`` marks each evaluation.
+    """
     pts = [p for s in series.values() for p in s if _finite(p[0], p[1])]
-    if not pts:
+    if not pts and not standalone:
         return Markup("")
+    head = 24 if standalone else 0
+    body = [f'<rect width="{width}" height="{height}" fill="#fff"/>',
+            f'<text x="{_n(width / 2)}" y="17" text-anchor="middle" font-size="15">{_e(title)}</text>'
+            ] if standalone else []
+    if not pts:
+        body.append(f'<text x="{_n(width / 2)}" y="{_n(height / 2)}" text-anchor="middle">no data</text>')
+        return _svg(width, height, body, title)
     x_lo, x_hi = min(p[0] for p in pts), max(p[0] for p in pts)
     y_lo, y_hi = min(p[1] for p in pts), max(p[1] for p in pts)
     x_hi, y_hi = (x_hi if x_hi > x_lo else x_lo + 1), (y_hi if y_hi > y_lo else y_lo + 1)
-    left, right, top, bottom = 52, 16, 24, 30
+    left, right, top, bottom = (62 if y_label else 52), 16, 24 + head, 30
     pw, ph = width - left - right, height - top - bottom
 
     def sx(v: float) -> float:
@@ -180,24 +194,33 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, marker:
         return top + (1 - (v - y_lo) / (y_hi - y_lo)) * ph
 
     styles = [(BLUE, ""), (ORANGE, ' stroke-dasharray="6 3"'), (GREY, ' stroke-dasharray="2 2"')]
-    body = [f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#bbb"/>']
+    body.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#bbb"/>')
     for k, (name, s) in enumerate(series.items()):
         colour, dash = styles[k % len(styles)]
         good = [p for p in s if _finite(p[0], p[1])]
         if good:
             path = " ".join(f"{_n(sx(a))},{_n(sy(b))}" for a, b in good)
             body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
-        body.append(f'<line x1="{left + k * 110}" x2="{left + k * 110 + 22}" y1="10" y2="10" stroke="{colour}" '
-                    f'stroke-width="2"{dash}/><text x="{left + k * 110 + 26}" y="14">{_e(name)}</text>')
+            if dots:
+                body += [f'<circle cx="{_n(sx(a))}" cy="{_n(sy(b))}" r="2.5" fill="{colour}"/>' for a, b in good]
+        body.append(f'<line x1="{left + k * 110}" x2="{left + k * 110 + 22}" y1="{10 + head}" y2="{10 + head}" '
+                    f'stroke="{colour}" stroke-width="2"{dash}/><text x="{left + k * 110 + 26}" y="{14 + head}">'
+                    f'{_e(name)}</text>')
     for v in (y_lo, (y_lo + y_hi) / 2, y_hi):
         body.append(f'<text x="{left - 4}" y="{_n(sy(v) + 4)}" text-anchor="end">{v:.3g}</text>')
     for v in (x_lo, x_hi):
         body.append(f'<text x="{_n(sx(v))}" y="{height - 10}" text-anchor="middle">{v:g}</text>')
-    body.append(f'<text x="{left + pw / 2}" y="{height - 10}" text-anchor="middle">step</text>')
+    body.append(f'<text x="{left + pw / 2}" y="{height - 10}" text-anchor="middle">{_e(x_label)}</text>')
+    if y_label:
+        yc = _n(top + ph / 2)
+        body.append(f'<text x="14" y="{yc}" text-anchor="middle" transform="rotate(-90 14 {yc})">'
+                    f'{_e(y_label)}</text>')
     if marker is not None and _finite(marker):
         mx = sx(marker)
+        # a label that would run off the right edge goes to the left of the line instead
+        tx, anchor = (mx + 4, "") if mx + 4 + 7 * len(marker_label) <= width else (mx - 4, ' text-anchor="end"')
         body.append(f'<line x1="{_n(mx)}" x2="{_n(mx)}" y1="{top}" y2="{top + ph}" stroke="#222" '
-                    f'stroke-dasharray="4 3"/><text x="{_n(mx + 4)}" y="{top + 14}">{_e(marker_label)}</text>')
+                    f'stroke-dasharray="4 3"/><text x="{_n(tx)}" y="{top + 14}"{anchor}>{_e(marker_label)}</text>')
     return _svg(width, height, body, title)
 
 

@@ -27,18 +27,39 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from . import report_svg as svg
-from .report_bench import bench_context
-from .report_judge import section as judge_section
-from .report_export import delta_text, results_csv, summary_markdown, verdict_text
-from .report_finetune import finetune_context
-from .report_model import (Row, Run, fill_missing_deltas, fmt, fmt_p, fmt_signed, interval, load_run, num,
-                           primary_metric, slice_rows, summary_rows)
-from .report_samples import (PAGE_SIZE, chunk_js, filters, index_js, json_for_html, paginate, score_text,
-                             slug, status_labels)
-from .files import atomic_write_text, publish
+from ..files import atomic_write_text, publish
+from . import svg
+from .bench import bench_context
+from .export import delta_text, results_csv, summary_markdown, verdict_text
+from .finetune import finetune_context
+from .judge import section as judge_section
+from .run import (
+    Row,
+    Run,
+    fill_missing_deltas,
+    fmt,
+    fmt_p,
+    fmt_signed,
+    interval,
+    load_run,
+    num,
+    primary_metric,
+    slice_rows,
+    summary_rows,
+)
+from .samples import (
+    PAGE_SIZE,
+    chunk_js,
+    filters,
+    index_js,
+    json_for_html,
+    paginate,
+    score_text,
+    slug,
+    status_labels,
+)
 
-__all__ = ["render_report", "compare_runs"]
+__all__ = ["compare_runs", "render_report"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -218,7 +239,7 @@ def render_report(run_dir: Path, out_dir: Path | None = None, page_size: int = P
 
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
     """`harness report RUN1 RUN2 ... --out D`: a leaderboard and a chart per benchmark metric."""
-    from .report_compare import compare_context
+    from .compare import compare_context
 
     runs = [load_run(Path(d), with_samples=False) for d in run_dirs]
     out = Path(out_dir)

@@ -12,7 +12,7 @@ import io
 from html import escape
 from typing import Any
 
-from .report_model import Row, Run, fmt, fmt_p, fmt_signed, interval, num
+from .run import Row, Run, fmt, fmt_p, fmt_signed, interval, num
 
 _CSV_FIELDS = ["benchmark", "scope", "name", "metric", "kind", "higher_is_better", "n",
                "base", "base_lo", "base_hi", "model", "model_lo", "model_hi",

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import report_svg as svg
-from .report_model import Row, fmt, is_no_answer, num, slice_rows
-from .report_judge import judged, section as judge_section
-from .report_samples import sample_status
+from . import svg
+from .judge import judged
+from .judge import section as judge_section
+from .run import Row, fmt, is_no_answer, num, slice_rows
+from .samples import sample_status
 
 _PASS_KEYS = ("passed", "passes", "results", "pass", "sample_passed")
 _MAX_LIST = 300  # rows in flip / verdict tables; the sample browser has the rest
@@ -97,8 +98,7 @@ def _passes(part: Any) -> str | None:
         return None
     for key in _PASS_KEYS:
         val = part.get(key)
-        if isinstance(val, list) and val and all(isinstance(v, (bool, int, float)) or isinstance(v, dict)
-                                                 for v in val):
+        if isinstance(val, list) and val and all(isinstance(v, (bool, int, float, dict)) for v in val):
             flags = [bool(v.get("passed", v.get("pass"))) if isinstance(v, dict) else bool(v) for v in val]
             return f"{sum(flags)}/{len(flags)}"
     return None

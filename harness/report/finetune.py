@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import report_svg as svg
-from .report_model import num
+from ..errors import HarnessError
+from ..files import read_json, read_text
+from . import svg
+from .run import num
 
 _DIR_KEYS = ("checkpoint", "checkpoint_dir", "dir", "output_dir", "path")
 _RESPONSE_ORDER = ("instruction", "input", "reference", "output", "expected", "model_response", "response",
@@ -36,19 +38,22 @@ def _candidate_dirs(info: dict, ft: dict, run_dir: Path) -> list[Path]:
 
 
 def _read_json(path: Path, problems: list[str]) -> Any:
+    """The file's JSON, or None with the one-line reason added to ``problems``."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        problems.append(f"{path}: {exc}")
+        return read_json(path)
+    except HarnessError as exc:
+        problems.append(str(exc))
         return None
 
 
 def _read_metrics(path: Path, problems: list[str]) -> list[dict]:
-    rows = []
+    """The dict lines of metrics.jsonl. Unlike ``iter_jsonl`` (which stops at the first
+    bad line) a bad line is skipped and reported, so a damaged log still draws a curve."""
+    rows: list[dict] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        problems.append(f"{path}: {exc}")
+        lines = read_text(path).splitlines()
+    except HarnessError as exc:
+        problems.append(str(exc))
         return rows
     for lineno, line in enumerate(lines, 1):
         if not line.strip():

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import report_svg as svg
-from .report_model import Run, interval, num
+from . import svg
+from .run import Run, interval, num
 
 
 def _entries(runs: list[Run]) -> list[dict[str, Any]]:
