@@ -1,16 +1,60 @@
-"""Tiny randomly initialised models for tests (ours and plug-in authors'), in every format
-the loaders read, so format handling is tested without downloading a real model.
+"""Test helpers for harness's own tests and for plug-in authors'.
 
-Each builder is deterministic in ``seed`` and takes well under a second. The tiny
-models use GPT-2's real tokenizer (vocab 50257), so any text round-trips.
+- :class:`FakeModel`: a model-free :class:`harness.api.Model` whose answers are a hash of the
+  request text. Deterministic, instant, no torch: test a benchmark's ``instances`` ->
+  ``process`` -> ``aggregate`` round trip, or the engine, without a real model.
+- Tiny randomly initialised models in every format the loaders read (``make_tiny_gpt2``,
+  ``make_tiny_llama``, ...), so format handling is tested without downloading a real model.
+  Each builder is deterministic in ``seed`` and takes well under a second. The tiny models use
+  GPT-2's real tokenizer (vocab 50257), so any text round-trips.
+
+Import-light: importing this module imports ``harness.api`` only; torch and the model code are
+imported inside the functions that need them.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from .api import GenerateRequest, LoglikelihoodRequest, LoglikelihoodResult, Model, ModelInfo
+
+
+class FakeModel(Model):
+    """Deterministic stand-in for a model: scores are a hash of the text, so two fakes disagree.
+
+    ``loglikelihood`` returns ``LoglikelihoodResult(logprob, False)`` with ``logprob`` in
+    ``[-5, 0]`` from a hash of ``salt + context + "|" + continuation``; ``generate`` returns a
+    short ``"answerN"`` string from a hash of ``salt + prompt``. ``calls`` records the size of
+    every batch the model was asked (the engine asks each unique request once). ``info.fingerprint``
+    is ``salt`` (``"0"`` without one). Subclass it to script answers::
+
+        class AlwaysB(FakeModel):
+            def generate(self, requests, progress=True):
+                self.calls.append(len(requests))
+                return ["B" for _ in requests]
+    """
+
+    def __init__(self, spec: str = "fake", salt: str = "") -> None:
+        self.info = ModelInfo(spec=spec, backend="fake", arch="fake", fingerprint=salt or "0", n_params=1)
+        self.salt = salt
+        self.calls: list[int] = []
+
+    def _h(self, text: str) -> float:
+        return int(hashlib.sha256((self.salt + text).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+    def loglikelihood(self, requests: list[LoglikelihoodRequest], progress: bool = True) -> list[LoglikelihoodResult]:
+        self.calls.append(len(requests))
+        return [LoglikelihoodResult(-self._h(r.context + "|" + r.continuation) * 5, False) for r in requests]
+
+    def generate(self, requests: list[GenerateRequest], progress: bool = True) -> list[str]:
+        self.calls.append(len(requests))
+        return [f"answer{int(self._h(r.prompt) * 3)}" for r in requests]
+
 
 TINY_GPT2 = dict(vocab_size=50257, context_length=64, n_embd=32, n_layer=2, n_head=2, tie_word_embeddings=False)
 TINY_LLAMA = dict(vocab_size=50257, hidden_size=32, intermediate_size=64, num_hidden_layers=2,

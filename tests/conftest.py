@@ -1,31 +1,12 @@
-"""Shared fixtures. Model-free fakes live here so engine tests need no torch model."""
+"""Shared fixtures. The model-free fake lives in harness.testing (plug-in authors use it too);
+it is re-exported here for the tests that do ``from conftest import FakeModel``."""
 from __future__ import annotations
-
-import hashlib
 
 import pytest
 
-from harness.api import LoglikelihoodResult, Model, ModelInfo
+from harness.testing import FakeModel
 
-
-class FakeModel(Model):
-    """Deterministic stand-in: scores are a hash of the text, so two fakes disagree."""
-
-    def __init__(self, spec: str = "fake", salt: str = "") -> None:
-        self.info = ModelInfo(spec=spec, backend="fake", arch="fake", fingerprint=salt or "0", n_params=1)
-        self.salt = salt
-        self.calls: list[int] = []
-
-    def _h(self, text: str) -> float:
-        return int(hashlib.sha256((self.salt + text).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-
-    def loglikelihood(self, requests, progress=True):
-        self.calls.append(len(requests))
-        return [LoglikelihoodResult(-self._h(r.context + "|" + r.continuation) * 5, False) for r in requests]
-
-    def generate(self, requests, progress=True):
-        self.calls.append(len(requests))
-        return [f"answer{int(self._h(r.prompt) * 3)}" for r in requests]
+__all__ = ["FakeModel"]
 
 
 @pytest.fixture
