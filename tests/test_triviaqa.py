@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.api import BenchmarkConfig, GenerateRequest, LoglikelihoodResult, Model, ModelInfo
+from harness.api import BenchmarkConfig, GenerateRequest, LoglikelihoodResult, Model, ModelInfo, RunContext
 from harness.errors import HarnessError
 from harness_plugins import triviaqa
 from harness_plugins.triviaqa import TriviaQA
-from harness_plugins.triviaqa_metric import (lmeval_exact_match, lmeval_filter, normalize_answer,
-                                             official_scores)
+from harness_plugins.triviaqa.metric import lmeval_exact_match, lmeval_filter, normalize_answer, official_scores
 
 DATA = Path(__file__).parent / "data" / "triviaqa"
 
@@ -56,7 +55,7 @@ def test_normalize_answer_matches_official_rules(text, expected):
      {"exact_match": 66.66666666666667, "f1": 100.0, "common": 3, "denominator": 3, "pred_len": 4, "gold_len": 3}),
 ])
 def test_score_files_equals_official_script(fixture, preds, expected):
-    out = TriviaQA().score_files(data=str(DATA / fixture), predictions=str(DATA / preds))
+    out = TriviaQA().score_files(context=RunContext(), data=str(DATA / fixture), predictions=str(DATA / preds))
     for key, value in expected.items():
         assert out[key] == pytest.approx(value, abs=1e-12), key
 
@@ -138,24 +137,24 @@ def test_predictions_for_another_dataset_are_an_error(tmp_path):
     preds = tmp_path / "p.json"
     preds.write_text(json.dumps({"tc_1": "x", "tc_2": "y"}))
     with pytest.raises(HarnessError, match="another data set"):
-        TriviaQA().score_files(data=str(DATA / "official_fixture.json"), predictions=str(preds))
+        TriviaQA().score_files(context=RunContext(), data=str(DATA / "official_fixture.json"), predictions=str(preds))
     preds.write_text("[1, 2]")
     with pytest.raises(HarnessError, match="JSON object"):
-        TriviaQA().score_files(data=str(DATA / "official_fixture.json"), predictions=str(preds))
+        TriviaQA().score_files(context=RunContext(), data=str(DATA / "official_fixture.json"), predictions=str(preds))
 
 
 def test_official_sample_with_document_keyed_predictions(tmp_path):
     preds = tmp_path / "p.json"  # the official sample keys predictions "QuestionId--Filename"
     preds.write_text(json.dumps({"tc_33--Andrew_Lloyd_Webber.txt": "Sunset Blvd"}))
     sample = Path(triviaqa.bundled_path()).parent / "triviaqa_original_schema_sample.json"
-    out = TriviaQA().score_files(data=str(sample), predictions=str(preds))
+    out = TriviaQA().score_files(context=RunContext(), data=str(sample), predictions=str(preds))
     assert (out["exact_match"], out["f1"], out["lmeval_exact_match"], out["common"]) == (100.0, 100.0, 100.0, 1)
 
 
 def test_bundled_jsonl_as_score_data(tmp_path):
     preds = tmp_path / "p.json"
     preds.write_text(json.dumps({"sm_sub-0000": "Onion", "sm_sub-0001": "Gazelle"}))
-    out = TriviaQA().score_files(data=str(triviaqa.bundled_path()), predictions=str(preds))
+    out = TriviaQA().score_files(context=RunContext(), data=str(triviaqa.bundled_path()), predictions=str(preds))
     assert out["denominator"] == 3000 and out["common"] == 2
     assert out["exact_match"] == pytest.approx(100 / 3000)
 

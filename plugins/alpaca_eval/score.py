@@ -9,13 +9,13 @@ more often would otherwise bias the comparison silently.
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from harness.api import GenerateRequest, Model
-from harness.errors import HarnessError
-from harness.models.openai_client import messages_to_chatml
+from harness.api import GenerateRequest, HarnessError, Model
+from harness.api.chat import messages_to_chatml
 
-from .judge_cache import JudgeCache, cache_key, judge_fingerprint
+from .cache import JudgeCache, cache_key, judge_fingerprint
 
 _STRICT = re.compile(r"^\s*[+-]?\d+\s*$")  # what Python's int() accepts, minus underscores
 _FIRST_INT = re.compile(r"(?<!\d)(?<!\d\.)(\d{1,3})(?!\d|\.\d)")  # not part of a decimal

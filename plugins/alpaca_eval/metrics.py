@@ -19,7 +19,8 @@ leaderboard's ``length_controlled_winrate`` and are named differently on purpose
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from harness.errors import HarnessError
+from harness.api import HarnessError
 
 # Official handle_punc: ASCII punctuation plus these four quote marks become spaces.
 _OFFICIAL_PUNCT = frozenset(string.punctuation + "\u2018\u2019\u00b4`")

@@ -15,12 +15,12 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
-from harness.api import Model
-from harness.errors import HarnessError
+from harness.api import HarnessError, Model
 
 OFF = ("off", "none", "false", "0", "")
 

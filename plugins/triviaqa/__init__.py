@@ -3,7 +3,7 @@
 The prompt, stop strings and answer filter follow lm-eval's ``triviaqa`` task
 (``"Question: {{question}}?\\nAnswer:"``, ``until: ["\\n", ".", ","]``, strip) so the
 ``lmeval_exact_match`` metric is comparable with lm-eval; the official TriviaQA EM/F1
-is reported beside it (see :mod:`harness_plugins.triviaqa_metric` for why both).
+is reported beside it (see :mod:`harness_plugins.triviaqa.metric` for why both).
 lm-eval's template appends ``?`` to questions that usually end in one already; the
 ``prompt=plain`` option drops the extra mark at the cost of lm-eval comparability.
 
@@ -13,17 +13,25 @@ through ``datasets`` and ``--data-dir`` reads a local copy (official JSON, JSONL
 """
 from __future__ import annotations
 
-import gzip
-import json
+import io
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-import harness
-from harness.api import Benchmark, BenchmarkConfig, GenerateRequest, Instance, Metric
-from harness.errors import HarnessError
+from harness.api import (
+    Benchmark,
+    BenchmarkConfig,
+    GenerateRequest,
+    HarnessError,
+    Instance,
+    Metric,
+    RunContext,
+    hookimpl,
+)
+from harness.api.data import bundled, iter_jsonl, read_json, read_text
 
-from .triviaqa_metric import evaluate_official, lmeval_exact_match, lmeval_filter, make_doc, official_scores
+from .metric import evaluate_official, lmeval_exact_match, lmeval_filter, make_doc, official_scores
 
 HF_PATH, HF_NAME = "mandarjoshi/trivia_qa", "rc.nocontext"
 DEFAULT_LIMIT = 50
@@ -33,13 +41,7 @@ _CTX_HEAD, _CTX_TAIL = "Question: ", "\nAnswer:"
 
 
 def bundled_path() -> Path:
-    import harness_tasks
-
-    return Path(harness_tasks.__file__).parent / "triviaqa" / "triviaqa_sm_sub.jsonl.gz"
-
-
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+    return Path(str(bundled("triviaqa", "triviaqa_sm_sub.jsonl.gz")))
 
 
 def _doc_from_record(rec: dict[str, Any], index: int, where: str) -> dict[str, Any]:
@@ -87,14 +89,13 @@ def load_file(path: str | Path) -> list[dict[str, Any]]:
 
         rows = datasets.load_dataset("parquet", data_files=str(path), split="train")
         return [_doc_from_record(r, i, str(path)) for i, r in enumerate(rows)]
-    try:
-        with _open_text(path) as fh:
-            if path.name.endswith((".jsonl", ".jsonl.gz")):
-                recs = [json.loads(line) for line in fh if line.strip()]
-            else:
-                recs = json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
-        raise HarnessError(f"{path}: not valid JSON/JSONL ({exc})") from None
+    if path.name.endswith((".jsonl", ".jsonl.gz")):
+        # Lines split as reading the file in text mode does; str.splitlines() would also split
+        # records at U+0085 and the like, which occur inside the bundled subset's strings.
+        lines = io.StringIO(read_text(path, "triviaqa data"), newline=None)
+        recs: Any = [rec for _, rec in iter_jsonl(lines, f"triviaqa data {path}")]
+    else:
+        recs = read_json(path, "triviaqa data")
     if isinstance(recs, dict) and "Data" in recs:
         return _docs_from_official(recs, str(path))
     if not isinstance(recs, list):
@@ -141,7 +142,8 @@ class TriviaQA(Benchmark):
     version = "1"
     description = "TriviaQA closed-book (rc.nocontext), greedy answers; official EM/F1 and lm-eval EM"
     metrics = (
-        Metric("official_exact_match", "binary", description="official TriviaQA script: normalised EM, max over aliases"),
+        Metric("official_exact_match", "binary",
+               description="official TriviaQA script: normalised EM, max over aliases"),
         Metric("official_f1", "continuous", description="official TriviaQA script: token F1, max over aliases"),
         Metric("lmeval_exact_match", "binary",
                description="lm-eval triviaqa: strip, exact_match ignore_case+ignore_punctuation, any alias"),
@@ -176,7 +178,8 @@ class TriviaQA(Benchmark):
         except (TypeError, ValueError):
             raise HarnessError(f"triviaqa option max_tokens={opts.get('max_tokens')!r}: expected an integer") from None
         stop = LMEVAL_STOP if stop_name == "lmeval" else ("\n",)
-        limit = config.limit if config.limit is not None else (None if (config.full or config.data_dir) else DEFAULT_LIMIT)
+        default = None if (config.full or config.data_dir) else DEFAULT_LIMIT
+        limit = config.limit if config.limit is not None else default
         docs = self.load(config)
         for doc in docs[:limit] if limit is not None else docs:
             q = doc["question"]
@@ -193,17 +196,13 @@ class TriviaQA(Benchmark):
             "lmeval_exact_match": lmeval_exact_match(answer, instance.doc["aliases"]),
         }}
 
-    def score_files(self, **kwargs: Any) -> dict[str, Any]:
+    def score_files(self, context: RunContext, **kwargs: Any) -> dict[str, Any]:
         """`harness score triviaqa --data D --predictions P`: the official script's output + lm-eval EM."""
         data, preds_path = kwargs.get("data"), kwargs.get("predictions")
         if not data or not preds_path:
             raise HarnessError("harness score triviaqa needs --data FILE and --predictions FILE")
         docs = {d["id"]: d for d in load_data_dir(data)}
-        try:
-            with open(preds_path, encoding="utf-8") as fh:
-                preds = json.load(fh)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise HarnessError(f"--predictions {preds_path}: cannot read JSON ({exc})") from None
+        preds = read_json(Path(preds_path), "--predictions")
         if not isinstance(preds, dict):
             raise HarnessError(f"--predictions {preds_path}: expected a JSON object {{question id: answer}}")
         # The official sample keys predictions "QuestionId--Filename"; closed-book scoring is per question.
@@ -211,6 +210,6 @@ class TriviaQA(Benchmark):
         return evaluate_official(docs, preds)
 
 
-@harness.hookimpl
+@hookimpl
 def register_benchmarks(register):
     register(TriviaQA())
