@@ -25,8 +25,8 @@ import torch.nn.functional as F
 def build(args):
     from harness.finetune.collate import encode_examples
     from harness.finetune.data import load_examples
-    from harness.finetune.formats import get_format
     from harness.finetune.lora import LoRAConfig, apply_lora
+    from harness.prompts import get_format
 
     if args.model:
         from harness.models import load_model

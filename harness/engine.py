@@ -11,19 +11,17 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .api import (BenchmarkConfig, GenerateRequest, Instance, LoglikelihoodRequest, Model,
-                  RunContext)
+from .api import BenchmarkConfig, GenerateRequest, Instance, LoglikelihoodRequest, Model, RunContext
 from .errors import HarnessError
 from .files import atomic_write_json, atomic_write_jsonl
 from .results import ROLES, SCHEMA_VERSION, benchmark_result, holm_adjust, versions
 from .suite import Selection
-
-DEFAULT_SUITE = "mmlu,squad"
 
 
 @dataclass
@@ -72,19 +70,20 @@ def run_requests(model: Model, requests: list, progress: bool = True) -> list:
     return [answers[unique[r]] for r in requests]
 
 
-def _format_requests(bench: Any, model: Model, instances: list[Instance]) -> list[Instance]:
+def _format_requests(bench: Any, model: Model, instances: list[Instance], forced: str | None) -> list[Instance]:
     """Instruction benchmarks prompt each model as it expects: a fine-tuned checkpoint in the
-    format it was trained on, a chat model (GGUF) through its own chat template."""
-    if not getattr(bench, "instruction_following", False):
+    format it was trained on, a chat model (GGUF) through its own chat template; or every
+    model in one ``prompt_format`` when the benchmark's options force it."""
+    if not bench.instruction_following:
         return instances
-    from .finetune.generate import build_prompt
+    from .prompts import build_prompt
 
     out = []
     for inst in instances:
         reqs = []
         for r in inst.requests:
             if isinstance(r, GenerateRequest):
-                prompt, stops, _ = build_prompt(model, r.prompt)
+                prompt, stops, _ = build_prompt(model, r.prompt, fmt_name=forced)
                 r = GenerateRequest(prompt, tuple(dict.fromkeys(r.stop + stops)), r.max_tokens, r.temperature, r.seed)
             reqs.append(r)
         out.append(Instance(inst.doc_id, inst.subset, inst.doc, inst.prompt, inst.target, reqs))
@@ -93,8 +92,9 @@ def _format_requests(bench: Any, model: Model, instances: list[Instance]) -> lis
 
 class Engine:
     def __init__(self, config: RunConfig, benchmarks: dict[str, Any],
-                 load_model: Callable[[str | None], Model], plugin_errors: list[dict] | None = None,
-                 judge_factory: Callable[[], Model] | None = None) -> None:
+                 load_model: Callable[[str | None, str], Model], plugin_errors: list[dict] | None = None,
+                 judge_factory: Callable[[], Model] | None = None,
+                 sandbox_factory: Callable[..., Any] | None = None) -> None:
         self.config = config
         self.benchmarks = benchmarks
         self.load_model = load_model
@@ -102,7 +102,7 @@ class Engine:
         self.context = RunContext(
             out_dir=config.out, seed=config.seed, allow_code_execution=config.allow_code_execution,
             allow_weak_sandbox=config.allow_weak_sandbox, progress=config.progress,
-            judge_factory=judge_factory,
+            judge_factory=judge_factory, sandbox_factory=sandbox_factory,
         )
         self.roles = ROLES if config.base else ROLES[:1]
         self.instances: dict[str, list[Instance]] = {}
@@ -132,8 +132,13 @@ class Engine:
             bench = self.benchmarks[sel.benchmark]
             if self.config.num_fewshot and self._fewshot(sel.benchmark) is None:
                 log(f"note: {sel.benchmark} is zero-shot; --num-fewshot {self.config.num_fewshot} does not apply to it")
-            if getattr(bench, "requires_code_execution", False):
-                self._check_code_execution(sel.benchmark)
+            if bench.requires_code_execution:  # refuses now, not after generating, without opt-in or bwrap
+                self.context.sandbox(what=sel.benchmark)
+            forced = self.config.options.get(sel.benchmark, {}).get("prompt_format")
+            if forced and bench.instruction_following:
+                from .prompts import get_format
+
+                get_format(str(forced))  # an unknown format fails now, not after a model loaded
             insts = list(bench.instances(self.bench_config(sel)))
             if not insts:
                 raise HarnessError(f"benchmark {sel.benchmark}: no documents selected; check --limit and subsets")
@@ -142,20 +147,10 @@ class Engine:
                 {"doc_id": i.doc_id, "subset": i.subset, "prompt": i.prompt, "target": i.target} for i in insts
             ]
 
-    def _check_code_execution(self, name: str) -> None:
-        allowed = self.config.allow_code_execution or \
-            os.environ.get("HARNESS_ALLOW_CODE_EXECUTION", "").lower() in ("1", "true", "yes")
-        if not allowed:
-            raise HarnessError(f"{name} runs model-generated code (in a sandbox); allow it with "
-                               "--allow-code-execution or HARNESS_ALLOW_CODE_EXECUTION=1")
-        from .sandbox import Sandbox
-
-        Sandbox(allow_weak=self.config.allow_weak_sandbox)  # refuses now, not after generating, without bwrap
-
     def evaluate_role(self, role: str, spec: str | None) -> dict[str, Any]:
         started = time.perf_counter()
         log(f"[{role}] loading {spec or 'the default model'} ...")
-        model = self.load_model(spec)
+        model = self.load_model(spec, role)
         log(f"[{role}] {model.info.spec} ({model.info.arch}, {model.info.n_params/1e6:.1f}M params) "
             f"loaded in {time.perf_counter() - started:.1f}s")
         try:
@@ -167,7 +162,8 @@ class Engine:
                 t0 = time.perf_counter()
                 log(f"[{role}] {name}: {len(self.instances[name])} samples")
                 try:
-                    insts = _format_requests(bench, model, self.instances[name])
+                    forced = self.config.options.get(name, {}).get("prompt_format")
+                    insts = _format_requests(bench, model, self.instances[name], forced)
                     flat = [r for inst in insts for r in inst.requests]
                     answers = run_requests(model, flat, progress=self.config.progress)
                     grouped, pos = [], 0

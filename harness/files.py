@@ -10,10 +10,12 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .api.data import iter_jsonl, read_json, read_jsonl, read_text  # noqa: F401 (one set of readers)
+
 
 def publish(path: Path | str) -> None:
     """Give a temp file or dir (created 0600/0700) the permissions of an ordinary new one."""

@@ -13,7 +13,8 @@ Example (a whole plug-in)::
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
@@ -47,8 +48,8 @@ def register_models(register: RegisterModel) -> None:
     """Register model backends by calling ``register(name, loader, detect=None, description="")``.
 
     ``loader(path: str, **options) -> harness.api.Model`` builds the model for
-    ``--model name:path``; options are ``device``, ``batch_size`` and the user's
-    ``--model-args`` (pass through what you understand). ``detect(path) -> bool``, if
+    ``--model name:path``; ``options`` hold ``spec`` (what the user typed), ``device``,
+    ``batch_size`` and the user's ``--model-args`` (accept ``**options``; use what you understand). ``detect(path) -> bool``, if
     given, lets ``--model path`` (no prefix) pick this backend from what the path holds;
     built-in backends are asked first.
     """

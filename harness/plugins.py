@@ -1,9 +1,11 @@
 """The plug-in manager: finds plug-ins, collects what they register, remembers what failed.
 
-Plug-ins are modules listed under the entry-point group ``harness`` (the built-ins
-too, in setup.cfg) or ``*.py`` files in ``--plugins-dir``. A plug-in that fails to
-import or whose hook raises is recorded with its error and skipped, so one broken
-plug-in never stops the others; ``HARNESS_STRICT_PLUGINS=1`` makes it fatal.
+Plug-ins are the modules in :data:`DEFAULT_PLUGINS` (the built-in model backends),
+modules listed under the entry-point group ``harness`` (the built-in benchmarks too, in
+setup.cfg, exactly as a third party's) and ``*.py`` files in ``--plugins-dir``. All
+register through the same hooks. A plug-in that fails to import or whose hook raises
+(even ``SystemExit``) is recorded with its error and skipped, so one broken plug-in never
+stops the others; ``HARNESS_STRICT_PLUGINS=1`` makes it fatal.
 """
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ import importlib.util
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
@@ -22,6 +25,11 @@ from . import hookspecs
 from .errors import HarnessError
 
 GROUP = "harness"
+DEFAULT_PLUGINS = (
+    "harness.models.backends.native",
+    "harness.models.backends.hf",
+    "harness.models.backends.openai",
+)
 
 
 @dataclass
@@ -42,6 +50,7 @@ class Backend:
     loader: Callable[..., Any]
     detect: Callable[[str], bool] | None
     plugin: str
+    description: str = ""
 
 
 class Registry:
@@ -54,8 +63,20 @@ class Registry:
         self.benchmarks: dict[str, Any] = {}
         self.benchmark_plugin: dict[str, str] = {}
         self.backends: dict[str, Backend] = {}
+        self.plugins_dir: str | None = None
 
     # -- loading ---------------------------------------------------------------
+    def load_defaults(self) -> None:
+        for module in DEFAULT_PLUGINS:
+            name = module.rsplit(".", 1)[-1]
+            info = PluginInfo(name=name, source="built-in", module=module, distribution="harness",
+                              version=_version())
+            self.plugins[name] = info
+            try:
+                self.pm.register(importlib.import_module(module), name=name)
+            except _PLUGIN_ERRORS as exc:
+                self._fail(info, exc)
+
     def load_entry_points(self) -> None:
         for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
             if ep.name in self.plugins:
@@ -68,7 +89,7 @@ class Registry:
             self.plugins[ep.name] = info
             try:
                 self.pm.register(ep.load(), name=ep.name)
-            except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
+            except _PLUGIN_ERRORS as exc:  # any import failure is reported, not raised
                 self._fail(info, exc)
 
     def load_directory(self, directory: str | Path) -> None:
@@ -86,7 +107,7 @@ class Registry:
                 sys.modules[spec.name] = module  # type: ignore[union-attr]
                 spec.loader.exec_module(module)  # type: ignore[union-attr]
                 self.pm.register(module, name=file.stem)
-            except Exception as exc:  # noqa: BLE001
+            except _PLUGIN_ERRORS as exc:
                 self._fail(info, exc)
 
     def collect(self) -> None:
@@ -107,19 +128,22 @@ class Registry:
 
             try:
                 impl.function(register=register)
-            except Exception as exc:  # noqa: BLE001
+            except _PLUGIN_ERRORS as exc:
                 self._fail(info, exc)
         for impl in self.pm.hook.register_models.get_hookimpls():
             info = self.plugins[impl.plugin_name]
 
             def register_backend(name: str, loader: Callable, detect: Callable | None = None,
-                                 _info: PluginInfo = info) -> None:
-                self.backends[name] = Backend(name, loader, detect, _info.name)
+                                 description: str = "", _info: PluginInfo = info) -> None:
+                if name in self.backends:
+                    other = self.backends[name].plugin
+                    raise ValueError(f"model backend {name!r} is already registered by plug-in {other!r}")
+                self.backends[name] = Backend(name, loader, detect, _info.name, description)
                 _info.backends.append(name)
 
             try:
                 impl.function(register=register_backend)
-            except Exception as exc:  # noqa: BLE001
+            except _PLUGIN_ERRORS as exc:
                 self._fail(info, exc)
 
     def _fail(self, info: PluginInfo, exc: BaseException) -> None:
@@ -135,10 +159,36 @@ class Registry:
         return [p for p in self.plugins.values() if p.error]
 
 
-def load_registry(plugins_dir: str | Path | None = None) -> Registry:
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# SystemExit too (a plug-in calling sys.exit() at import must not end harness); not KeyboardInterrupt.
+_PLUGIN_ERRORS = (Exception, SystemExit)
+_DEFAULT: Registry | None = None
+
+
+def load_registry(plugins_dir: str | Path | None = None, extra: dict[str, Any] | None = None) -> Registry:
+    """A fresh registry: the built-in backends, entry points, ``plugins_dir``, then ``extra``
+    (``{name: object with hookimpls}``, e.g. a plug-in under test)."""
     registry = Registry()
+    registry.load_defaults()
     registry.load_entry_points()
+    for name, plugin in (extra or {}).items():
+        registry.plugins[name] = PluginInfo(name=name, source="in process", module=type(plugin).__name__)
+        registry.pm.register(plugin, name=name)
     if plugins_dir:
         registry.load_directory(plugins_dir)
     registry.collect()
     return registry
+
+
+def get_registry(plugins_dir: str | Path | None = None) -> Registry:
+    """The process's registry, loaded once (the CLI, ``load_model`` and ``evaluate`` share it)."""
+    global _DEFAULT
+    if _DEFAULT is None or (plugins_dir and _DEFAULT.plugins_dir != str(plugins_dir)):
+        _DEFAULT = load_registry(plugins_dir)
+        _DEFAULT.plugins_dir = str(plugins_dir) if plugins_dir else None
+    return _DEFAULT

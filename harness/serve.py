@@ -10,19 +10,13 @@ stop, seed, logprobs, echo: with ``echo`` + ``logprobs`` the prompt's token logp
 back, ``max_tokens=0`` generates nothing); ``POST /v1/chat/completions`` (messages via the
 model's prompt format or chat template, else ChatML; ``logprobs`` + ``top_logprobs``).
 
-Token log-probabilities: for :class:`harness.models.base.TokenLM` backends (native, HF)
-one forward pass over the text gives every token's logprob and top-k, with the same
-tokenisation and left truncation as ``TokenLM.loglikelihood``. Other backends may offer
-``token_logprobs(text, top_k, start) -> [(token, char_offset, logprob | None, [(tok, lp)])]``
-(the tokens from character ``start`` on) and ``next_token_logprobs(prompt, k) -> [(tok, lp)]``;
-otherwise the text is cut into GPT-2-style pieces scored with ``Model.loglikelihood``
-(approximate, no real top-k).
+Token log-probabilities come from the backend (``Model.token_logprobs``,
+``next_token_logprobs``, ``count_tokens``): exact for token-level backends, approximate
+pieces scored with ``loglikelihood`` for others.
 """
 from __future__ import annotations
 
 import json
-import os
-import re
 import sys
 import threading
 import time
@@ -30,133 +24,32 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import click
-
-from .api import GenerateRequest, LoglikelihoodRequest, Model
+from .api import GenerateRequest, Model
 from .errors import HarnessError
-from .models.openai_client import messages_to_chatml
 
 Token = tuple[str, int, "float | None", list]  # text, char offset, logprob (None: first), top [(tok, lp)]
 MAX_BODY = 32 * 1024 * 1024
-_PIECES = re.compile(r"'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+")
 
 
 class BadRequest(Exception):
     """A client error: answered with HTTP 400 and an OpenAI-style error object."""
 
 
-def _is_tokenlm(model: Any) -> bool:
-    return all(hasattr(model, a) for a in ("tok_encode", "tok_decode", "forward", "max_length"))
-
-
-def _token_texts(model: Any, ids: list[int], text: str) -> list[tuple[str, int]]:
-    """(token text, char offset) per id, exact when the ids decode back to ``text``."""
-    enc = getattr(getattr(model, "tokenizer", None), "encoding", None)
-    if enc is not None and hasattr(enc, "decode_with_offsets"):
-        decoded, offs = enc.decode_with_offsets(ids)
-        if decoded == text:
-            ends = offs[1:] + [len(text)]
-            return [(text[a:b], a) for a, b in zip(offs, ends)]
-    parts = [model.tok_decode([i]) for i in ids]
-    out, pos = [], 0
-    for part in parts:
-        out.append((part, pos))
-        pos += len(part)
-    return out
-
-
-def _tokenlm_logprobs(model: Any, text: str, top_k: int, start_char: int) -> list[Token]:
-    import torch
-
-    plain = model.tok_encode(text, add_special=False)
-    ids = model.tok_encode(text)
-    lead = len(ids) - len(plain)
-    if lead < 0 or ids[lead:] != plain:
-        ids, lead = plain, 0
-    start = max(0, len(ids) - (model.max_length + 1))  # TokenLM's left truncation
-    window = ids[start:]
-    rows = lse = tops = None
-    if len(window) > 1:
-        with torch.inference_mode():
-            rows = model.forward(torch.tensor([window[:-1]], dtype=torch.long, device=model.device))[0].float().cpu()
-            lse = torch.logsumexp(rows, dim=-1)  # log-softmax without a second vocab-sized matrix
-            tops = rows.topk(top_k, dim=-1) if top_k > 0 else None
-    out: list[Token] = []
-    for k, (tid, (piece, off)) in enumerate(zip(plain, _token_texts(model, plain, text))):
-        if off < start_char:
-            continue
-        r = lead + k - 1 - start
-        if rows is None or lse is None or r < 0:
-            out.append((piece, off, None, []))
-            continue
-        top = [] if tops is None else [(model.tok_decode([int(i)]), float(v - lse[r]))
-                                       for v, i in zip(tops.values[r], tops.indices[r])]
-        out.append((piece, off, float(rows[r, tid] - lse[r]), top))
-    return out
-
-
 def text_logprobs(model: Model, text: str, top_k: int = 0, start: int = 0) -> list[Token]:
-    """The tokens of ``text`` from character ``start`` on, each with its logprob given the text
-    before it and the top-k alternatives (see module docstring)."""
-    if _is_tokenlm(model):
-        return _tokenlm_logprobs(model, text, top_k, start)
-    custom = getattr(model, "token_logprobs", None)
-    if callable(custom):
-        return list(custom(text, top_k, start))
-    pieces = [(m.group(0), m.start()) for m in _PIECES.finditer(text) if m.start() >= start]
-    scored = [(p, off) for p, off in pieces if off > 0]
-    res = model.loglikelihood([LoglikelihoodRequest(text[:off], p) for p, off in scored], progress=False)
-    lps = {off: r.logprob for (_, off), r in zip(scored, res)}
-    return [(p, off, lps.get(off), [(p, lps[off])] if off in lps else []) for p, off in pieces]
-
-
-def next_token_top(model: Model, prompt: str, k: int) -> list[tuple[str, float]]:
-    """Top-k next tokens after ``prompt`` (for a generation that produced nothing)."""
-    if _is_tokenlm(model):
-        import torch
-
-        ids = (model.tok_encode(prompt) or [model.prefix_id])[-model.max_length:]
-        with torch.inference_mode():
-            logits = model.forward(torch.tensor([ids], dtype=torch.long, device=model.device), logits_to_keep=1)
-        top = torch.log_softmax(logits[0, -1].float(), dim=-1).cpu().topk(max(k, 1))
-        return [(model.tok_decode([int(i)]), float(v)) for v, i in zip(top.values, top.indices)]
-    custom = getattr(model, "next_token_logprobs", None)
-    return list(custom(prompt, k)) if callable(custom) else []
+    """The tokens of ``text`` from character ``start`` on, with logprobs (``Model.token_logprobs``)."""
+    return list(model.token_logprobs(text, top_k, start))
 
 
 def count_tokens(model: Model, text: str) -> int:
-    if _is_tokenlm(model):
-        return len(model.tok_encode(text, add_special=False))
-    return len(_PIECES.findall(text))
+    return model.count_tokens(text)
 
 
 def render_chat(model: Model, messages: list[dict[str, str]]) -> str:
-    """A fine-tuned model's prompt format, else its chat template (GGUF/HF), else ChatML."""
-    fmt = getattr(getattr(model, "info", None), "prompt_format", None)
-    if fmt:
-        from .finetune.data import Example
-        from .finetune.formats import resolve_format
-
-        users = [m["content"] for m in messages if m["role"] == "user"]
-        ex = Example(instruction=users[-1] if users else "", input="", output="", messages=list(messages),
-                     chat=[m["role"] for m in messages] != ["user"])
-        return resolve_format(fmt).prompt(ex)
-    template = getattr(model, "chat_template", None)
-    if isinstance(template, str) and template:
-        from jinja2 import TemplateError
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        def fail(msg: str) -> None:
-            raise BadRequest(f"chat template: {msg}")
-
-        try:
-            env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,  # as transformers does
-                                                extensions=["jinja2.ext.loopcontrols"])
-            return env.from_string(template).render(
-                messages=messages, add_generation_prompt=True, bos_token="", eos_token="", raise_exception=fail)
-        except TemplateError as exc:
-            raise BadRequest(f"the model's chat template failed ({exc})") from None
-    return messages_to_chatml(messages)
+    """The model's own prompt for a chat (:meth:`Model.apply_chat_template`); template errors are 400s."""
+    try:
+        return model.apply_chat_template(messages)
+    except HarnessError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 class App:
@@ -233,7 +126,7 @@ class App:
             k = int(body.get("top_logprobs") or 0)
             toks = text_logprobs(self.model, prompt + gen, k, start=len(prompt))
             if not toks:  # nothing generated: still show the first token's distribution
-                toks = [("", len(prompt), 0.0, next_token_top(self.model, prompt, k))]
+                toks = [("", len(prompt), 0.0, list(self.model.next_token_logprobs(prompt, k)))]
             logprobs = {"content": [{"token": t[0], "logprob": t[2], "bytes": list(t[0].encode()),
                                      "top_logprobs": [{"token": s, "logprob": v, "bytes": list(s.encode())}
                                                       for s, v in t[3][:k]]} for t in toks]}
@@ -301,7 +194,7 @@ def make_server(model: Model, host: str = "127.0.0.1", port: int = 8000, model_n
     try:
         server = ThreadingHTTPServer((host, port), Handler)
     except OSError as exc:
-        raise HarnessError(f"harness serve: cannot listen on {host}:{port} ({exc.strerror}); try another --port")
+        raise HarnessError(f"harness serve: cannot listen on {host}:{port} ({exc.strerror}); try another --port") from None
     server.daemon_threads = True
     server.app = App(model, model_name, api_key)  # type: ignore[attr-defined]
     server.verbose = verbose  # type: ignore[attr-defined]
@@ -323,29 +216,3 @@ def serve(model: Model, host: str = "127.0.0.1", port: int = 8000, model_name: s
         pass
     finally:
         server.server_close()
-
-
-@click.command("serve")
-@click.option("--model", "model_spec", default=None, help="Model to serve (same forms as `harness run --model`).")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--model-name", default=None, help="Name in /v1/models and answers (default: the model spec).")
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--api-key-env", default=None, help="Require the value of this environment variable as Bearer key.")
-@click.pass_context
-def serve_command(ctx: click.Context, model_spec: str | None, host: str, port: int, model_name: str | None,
-                  device: str, batch_size: int, api_key_env: str | None) -> None:
-    """Serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions)."""
-    from .cli import get_registry, model_loader
-
-    key = None
-    if api_key_env:
-        key = os.environ.get(api_key_env)
-        if not key:
-            raise HarnessError(f"--api-key-env {api_key_env}: that environment variable is empty or unset")
-    model = model_loader(get_registry(ctx), device, batch_size)(model_spec)
-    try:
-        serve(model, host, port, model_name=model_name, api_key=key)
-    finally:
-        model.close()

@@ -12,7 +12,7 @@ because normal approximations misbehave near 0 and 1 on small benchmarks.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -332,7 +332,7 @@ def test_engine_run_writes_pairwise_and_judge_fields(tmp_path, monkeypatch):
         judge = ScriptedJudge()
         cfg = RunConfig(suite=[Selection("alpaca_eval", None)], out=tmp_path / f"run{attempt}", model="ft",
                         base="base", options={"alpaca_eval": {"data": str(_records(tmp_path))}}, progress=False)
-        results = Engine(cfg, {"alpaca_eval": AlpacaEval()}, lambda spec: models[spec],
+        results = Engine(cfg, {"alpaca_eval": AlpacaEval()}, lambda spec, role="model": models[spec],
                          judge_factory=lambda judge=judge: judge).run()
         entry = results["benchmarks"]["alpaca_eval"]
         assert entry["error"] is None and judge.requests == expect_calls

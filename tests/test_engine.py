@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import FakeModel
 
-from harness.api import (Benchmark, GenerateRequest, Instance, LoglikelihoodRequest, Metric)
+from harness.api import Benchmark, GenerateRequest, Instance, LoglikelihoodRequest, Metric
 from harness.engine import Engine, RunConfig, run_requests
 from harness.errors import HarnessError
 from harness.suite import parse_suite
-
-from conftest import FakeModel
 
 
 class ToyMC(Benchmark):
@@ -61,7 +60,7 @@ def _engine(tmp_path, suite="toy,toygen", base=True, **kw):
     models = {"m": FakeModel("m", "model-salt"), "b": FakeModel("b", "base-salt")}
     config = RunConfig(suite=parse_suite(suite, BENCHES), out=tmp_path, model="m", base="b" if base else None,
                        progress=False, **kw)
-    return Engine(config, BENCHES, lambda spec: models[spec]), models
+    return Engine(config, BENCHES, lambda spec, role="model": models[spec]), models
 
 
 def test_run_writes_schema_samples_and_paired_comparison(tmp_path):
@@ -141,7 +140,7 @@ def test_num_fewshot_applies_to_few_shot_benchmarks_only(tmp_path):
 
     benches = {**BENCHES, "toyfew": FewShot()}
     config = RunConfig(suite=parse_suite("toyfew,toygen", benches), out=tmp_path, num_fewshot=3, progress=False)
-    engine = Engine(config, benches, lambda spec: None)
+    engine = Engine(config, benches, lambda spec, role="model": None)
     few, zero = (engine.bench_config(s) for s in config.suite)
     assert (few.num_fewshot, zero.num_fewshot) == (3, None)
 

@@ -10,8 +10,8 @@ import torch
 from harness.errors import HarnessError
 from harness.finetune.collate import Encoded, collate, encode_example
 from harness.finetune.data import default_data_path, example_from_alpaca, load_examples
-from harness.finetune.formats import BUILTIN_FORMATS, format_from_config, format_prompt, get_format
 from harness.finetune.split import split_indices
+from harness.prompts import BUILTIN_FORMATS, format_from_config, format_prompt, get_format
 
 SMOLLM2_CHAT_TEMPLATE = (  # tokenizer.chat_template of SmolLM2-135M-Instruct's GGUF
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"

@@ -16,10 +16,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from harness.cli import HarnessGroup
+from harness.cli.common import HarnessGroup
+from harness.cli.finetune import finetune as finetune_cmd
+from harness.cli.finetune import merge as merge_cmd
+from harness.cli.generate import generate as generate_cmd
 from harness.errors import HarnessError
 from harness.finetune import state
-from harness.finetune.cli import finetune as finetune_cmd, generate as generate_cmd, merge as merge_cmd
 from harness.finetune.lora import LoRAConfig, apply_lora, lora_modules, merge_lora, select_layers
 from harness.finetune.runner import finetune
 from harness.finetune.train import TrainConfig
@@ -80,9 +82,9 @@ def test_early_stopping_keeps_the_best_evaluation(tiny, tmp_path):
     # the saved checkpoint holds the best weights: its validation loss is the best one
     from harness.finetune.collate import encode_examples
     from harness.finetune.data import load_examples
-    from harness.finetune.formats import get_format
     from harness.finetune.split import load_split
     from harness.finetune.train import Trainer
+    from harness.prompts import get_format
 
     lm = load_model(str(out))
     examples, _ = load_examples(None, 20)
@@ -203,7 +205,7 @@ def greedy_without_cache(lm, prompt: str, n: int) -> str:
 def test_generate_streams_the_greedy_answer(tiny, tmp_path):
     lm = load_model(tiny["gpt2"])
     from harness.api import GenerateRequest
-    from harness.finetune.formats import format_prompt
+    from harness.prompts import format_prompt
 
     prompt = format_prompt("alpaca", "Name a colour.")
     expected = lm.generate([GenerateRequest(prompt, max_tokens=6)], progress=False)[0]
@@ -212,11 +214,8 @@ def test_generate_streams_the_greedy_answer(tiny, tmp_path):
                                      "Name a colour."])
     assert res.exit_code == 0, res.output
     assert res.stdout == expected + "\n"
-    pieces: list[str] = []
-    from harness.finetune.generate import stream_generate
-
-    text = stream_generate(lm, prompt, max_tokens=6, temperature=0.8, seed=3, write=pieces.append)
-    assert "".join(pieces) == text == lm.generate([GenerateRequest(prompt, (), 6, 0.8, 3)], progress=False)[0]
+    pieces = list(lm.stream(GenerateRequest(prompt, (), 6, 0.8, 3)))
+    assert "".join(pieces) == lm.generate([GenerateRequest(prompt, (), 6, 0.8, 3)], progress=False)[0]
 
 
 @pytest.mark.parametrize("args, match", [

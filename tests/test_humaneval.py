@@ -155,7 +155,7 @@ def _engine_run(tmp_path: Path, allow: bool) -> dict:
     benches = {"humaneval": HumanEval()}
     config = RunConfig(suite=parse_suite("humaneval", benches), out=tmp_path, model="m", base="b", limit=4,
                        progress=False, report=False, allow_code_execution=allow)
-    return Engine(config, benches, lambda spec: models[spec], sandbox_factory=make_sandbox).run()
+    return Engine(config, benches, lambda spec, role="model": models[spec], sandbox_factory=make_sandbox).run()
 
 
 def test_engine_run_compares_model_and_base(tmp_path: Path) -> None:

@@ -159,7 +159,7 @@ def test_backend_detection_and_spec_parsing(tiny_dirs, tmp_path):
     assert detect_backend(str(other)) == "hf"
     odd = tmp_path / "weights.bin"
     odd.write_bytes(b"x")
-    backends = {"mine": (lambda p, **kw: None, lambda p: p.endswith(".bin"))}
+    backends = _registry_with("mine", lambda p, **kw: None, lambda p: p.endswith(".bin"))
     assert detect_backend(str(odd), backends) == "mine"
     assert split_spec("hf:org/model") == ("hf", "org/model")
     assert split_spec("native:./x") == ("native", "./x")
@@ -187,10 +187,24 @@ def test_plugin_backend_is_called_with_options(tmp_path):
         seen.update(path=path, **options)
         return Echo()
 
-    m = load_model("fake:somewhere", batch_size=3, backends={"fake": (loader, None)})
-    assert isinstance(m, Echo) and seen == {"path": "somewhere", "device": "cpu", "batch_size": 3}
+    m = load_model("fake:somewhere", batch_size=3, registry=_registry_with("fake", loader))
+    assert isinstance(m, Echo)
+    assert seen == {"path": "somewhere", "spec": "fake:somewhere", "device": "cpu", "batch_size": 3}
     with pytest.raises(HarnessError, match="not a harness.api.Model"):
-        load_model("bad:x", backends={"bad": (lambda p, **kw: object(), None)})
+        load_model("bad:x", registry=_registry_with("bad", lambda p, **kw: object()))
+
+
+def _registry_with(name, loader, detect=None):
+    """A registry holding the installed plug-ins plus one backend registered through the hook."""
+    from harness.api import hookimpl
+    from harness.plugins import load_registry
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(name, loader, detect=detect)
+
+    return load_registry(extra={name: Plugin()})
 
 
 def test_importing_harness_models_does_not_import_torch():

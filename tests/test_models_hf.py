@@ -58,8 +58,8 @@ def test_hf_llama_backend_agrees_with_native_llama(tmp_path):
 def test_hf_backend_reads_the_recorded_prompt_format(tmp_path):
     import json
 
-    from harness.finetune import format_for_model
     from harness.models import load_model
+    from harness.prompts import format_for_model
     from harness.testing import make_tiny_gpt2
 
     make_tiny_gpt2(tmp_path / "ft", fmt="hf")

@@ -33,7 +33,7 @@ class Node:
             if isinstance(c, Node):
                 yield from c.iter()
 
-    def find_all(self, tag: str, **attrs: str) -> list["Node"]:
+    def find_all(self, tag: str, **attrs: str) -> list[Node]:
         return [n for n in self.iter() if n.tag == tag and all(n.attrs.get(k.rstrip("_")) == v
                                                                   for k, v in attrs.items())]
 

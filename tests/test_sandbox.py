@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-
-from harness import sandbox_bwrap
-from harness.errors import HarnessError
-from harness.sandbox import Limits, Sandbox, _Capped, classify
 from sandbox_hostile.isolation import HOSTILE, INSTALL, host_procs_with, run_hostile
+
+from harness.errors import HarnessError
+from harness.sandbox import Limits, Sandbox
+from harness.sandbox import bwrap as sandbox_bwrap
+from harness.sandbox.runner import _Capped, classify
 
 if not sys.platform.startswith("linux"):
     pytest.skip("the sandbox needs Linux namespaces", allow_module_level=True)
@@ -63,7 +64,7 @@ def test_missing_bwrap_refuses_naming_tool_and_flag(monkeypatch: pytest.MonkeyPa
 
 
 def test_weak_mode_only_when_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.sandbox.probe_bwrap", lambda: "bubblewrap (`bwrap`) is not installed")
+    monkeypatch.setattr("harness.sandbox.runner.probe_bwrap", lambda: "bubblewrap (`bwrap`) is not installed")
     with pytest.raises(HarnessError):
         Sandbox(allow_weak=False)
     box = Sandbox(Limits(timeout_s=1), allow_weak=True)
@@ -73,7 +74,7 @@ def test_weak_mode_only_when_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (ok.status, ok.stdout) == ("passed", "42\n")
     assert loop.status == "timed_out"
     assert "HOME" not in env.stdout and "PATH" in env.stdout
-    monkeypatch.setattr("harness.sandbox.shutil.which", lambda name: None)
+    monkeypatch.setattr("harness.sandbox.runner.shutil.which", lambda name: None)
     with pytest.raises(HarnessError, match="needs `prlimit`"):
         Sandbox(allow_weak=True)
 

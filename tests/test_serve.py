@@ -18,10 +18,11 @@ import urllib.request
 import pytest
 
 from harness.api import GenerateRequest, LoglikelihoodRequest, LoglikelihoodResult, Model, ModelInfo
+from harness.api.chat import chatml_to_messages, messages_to_chatml
 from harness.errors import HarnessError
-from harness.models.openai_client import OpenAIModel, chatml_to_messages, messages_to_chatml
+from harness.models.openai_client import OpenAIModel
 from harness.serve import make_server, text_logprobs
-from harness_plugins.judge_pairwise import PairwiseJudge
+from harness_plugins.alpaca_eval.pairwise import PairwiseJudge
 
 VOCAB = [chr(c) for c in range(32, 127)] + ["\n"]
 ITEMS = [("Name a fruit.", "An apple.", "Apples and pears are fruits."),
@@ -230,16 +231,15 @@ def test_chatml_round_trip():
 
 def test_openai_backend_through_load_model(tiny_url):
     from harness.models import load_model
-    from harness.models.openai_client import load_openai
 
-    model = load_model(f"openai:{tiny_url}#tiny", backends={"openai": (load_openai, None)})
+    model = load_model(f"openai:{tiny_url}", model="tiny")  # the built-in backend, through the hook
     assert isinstance(model, OpenAIModel) and model.model_name == "tiny" and model.info.backend == "openai"
 
 
 def test_serve_command_checks_the_key_variable(monkeypatch):
     from click.testing import CliRunner
 
-    from harness.serve import serve_command
+    from harness.cli.serve import serve_command
 
     monkeypatch.delenv("HARNESS_TEST_UNSET_KEY", raising=False)
     assert "--port" in CliRunner().invoke(serve_command, ["--help"]).output
@@ -248,18 +248,34 @@ def test_serve_command_checks_the_key_variable(monkeypatch):
 
 
 def test_chat_prompt_uses_the_models_format_or_template():
-    from harness.finetune.formats import format_prompt
+    from harness.prompts import apply_chat_template, format_prompt
     from harness.serve import render_chat
 
     user = [{"role": "user", "content": "Say hi."}]
     tuned = HashLM()
     tuned.info = ModelInfo(spec="ft", backend="fake", prompt_format="alpaca")
-    assert render_chat(tuned, user) == format_prompt("alpaca", "Say hi.")
+    assert apply_chat_template(tuned, user) == format_prompt("alpaca", "Say hi.")
     templated = HashLM()
     templated.chat_template = ("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
                                "{% if add_generation_prompt %}[assistant] {% endif %}")
-    assert render_chat(templated, user) == "[user] Say hi.\n[assistant] "
-    assert render_chat(HashLM(), user) == messages_to_chatml(user)
+    assert apply_chat_template(templated, user) == "[user] Say hi.\n[assistant] "
+    assert render_chat(HashLM(), user) == messages_to_chatml(user)  # Model.apply_chat_template's default
+
+    class Own(HashLM):
+        def apply_chat_template(self, messages, add_generation_prompt=True):
+            return "own:" + messages[-1]["content"]
+
+    assert render_chat(Own(), user) == "own:Say hi."  # serve asks the backend
+
+
+def test_local_backends_prompt_chats_in_their_recorded_format(tmp_path):
+    from harness.models import load_model
+    from harness.prompts import format_prompt
+    from harness.testing import make_tiny_gpt2
+
+    lm = load_model(str(make_tiny_gpt2(tmp_path / "m")))
+    lm.info.prompt_format = "alpaca"
+    assert lm.apply_chat_template([{"role": "user", "content": "Say hi."}]) == format_prompt("alpaca", "Say hi.")
 
 
 def test_a_non_http_peer_is_an_error():

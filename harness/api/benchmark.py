@@ -8,8 +8,9 @@ so a benchmark is small and testable without a model.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .context import RunContext
 from .requests import Instance
@@ -74,12 +75,12 @@ class Benchmark(ABC):
         """
 
     def process_batch(
-        self, instances: list[Instance], responses: list[list], context: "RunContext"
+        self, instances: list[Instance], responses: list[list], context: RunContext
     ) -> list[dict[str, Any]]:
         """Score many instances at once (override to parallelise, e.g. sandboxed code runs)."""
         return [self.process(i, r) for i, r in zip(instances, responses)]
 
-    def postprocess(self, records: list[dict[str, Any]], context: "RunContext") -> dict[str, Any] | None:
+    def postprocess(self, records: list[dict[str, Any]], context: RunContext) -> dict[str, Any] | None:
         """Called once after every model answered; ``records[i]`` holds ``"model"`` and,
         with a base, ``"base"`` entries. May add per-record fields (a judge's verdict)
         and return results that belong to the pair rather than to one model

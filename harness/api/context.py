@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 
 from ..errors import HarnessError
 from .model import Model
@@ -15,6 +16,7 @@ ALLOW_CODE_ENV = "HARNESS_ALLOW_CODE_EXECUTION"
 class SandboxResult(Protocol):
     status: str  # "passed" | "failed" | "timed_out" | "killed" | ...
     reason: str
+    duration_s: float
 
     @property
     def passed(self) -> bool: ...
@@ -24,6 +26,8 @@ class SandboxResult(Protocol):
 
 class CodeSandbox(Protocol):
     """Runs untrusted programs (harness.sandbox.Sandbox is the implementation)."""
+
+    mode: str  # "bwrap" | "weak": how strongly programs are isolated
 
     def run(self, code: str) -> SandboxResult: ...
 
@@ -50,7 +54,7 @@ class RunContext:
         return self._judge
 
     def code_execution_allowed(self) -> bool:
-        return self.allow_code_execution or os.environ.get(ALLOW_CODE_ENV, "").lower() in ("1", "true", "yes")
+        return self.allow_code_execution or os.environ.get(ALLOW_CODE_ENV, "").lower() in ("1", "true", "yes", "on")
 
     def sandbox(self, timeout_s: float = 3.0, what: str = "this benchmark",
                 flag: str = "--allow-code-execution") -> CodeSandbox:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HarnessError, did_you_mean
 from .benchmark import BenchmarkConfig
@@ -72,7 +73,8 @@ def iter_jsonl(lines: Iterable[str], where: str, hint: str = "") -> Iterator[tup
 
 def read_jsonl(path: Path | str | Traversable, what: str = "file", hint: str = "") -> list[tuple[int, Any]]:
     """Every ``(line number, value)`` of a JSON Lines (or ``.jsonl.gz``) file."""
-    return list(iter_jsonl(read_text(path, what).splitlines(), f"{what} {path}", hint))
+    # split on "\n" only: str.splitlines() would also split inside strings at U+0085, U+2028, ...
+    return list(iter_jsonl(read_text(path, what).split("\n"), f"{what} {path}", hint))
 
 
 def load_hub(bench: str, path: str, name: str | None, split: str) -> list[dict[str, Any]]:

@@ -7,12 +7,16 @@ batch size (scores are batch-size-invariant up to float rounding).
 """
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .chat import messages_to_chatml
 from .requests import GenerateRequest, LoglikelihoodRequest, LoglikelihoodResult
+
+_PIECES = re.compile(r"'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+")
 
 
 @dataclass
@@ -45,11 +49,35 @@ class Model(ABC):
     def generate(self, requests: list[GenerateRequest], progress: bool = True) -> list[str]:
         """Generate a continuation for each prompt (prompt not included, stop strings cut)."""
 
+    def stream(self, request: GenerateRequest) -> Iterator[str]:
+        """The answer to one request in pieces (``harness generate``, ``serve`` with stream=true).
+        Default: the whole answer at once; token-level backends stream token by token."""
+        yield self.generate([request], progress=False)[0]
+
     def apply_chat_template(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         """The prompt text this model expects for a chat (``[{"role", "content"}]``), as lm-eval's
         ``LM.apply_chat_template``. Default: ChatML; token-level backends use the checkpoint's
         recorded prompt format or its own chat template (see :mod:`harness.prompts`)."""
         return messages_to_chatml(messages, add_generation_prompt)
 
-    def close(self) -> None:  # pragma: no cover - backends with resources override
+    def token_logprobs(self, text: str, top_k: int = 0, start: int = 0) -> list[tuple[str, int, float | None, list]]:
+        """``[(token, char offset, logprob | None, [(alternative, logprob)] top-k)]`` for the tokens
+        of ``text`` from character ``start`` on (``harness serve``'s ``logprobs``/``echo``).
+        Default: GPT-2-style pieces each scored with :meth:`loglikelihood` (approximate, no top-k);
+        token-level backends override it with one exact forward pass."""
+        pieces = [(m.group(0), m.start()) for m in _PIECES.finditer(text) if m.start() >= start]
+        scored = [(p, off) for p, off in pieces if off > 0]
+        res = self.loglikelihood([LoglikelihoodRequest(text[:off], p) for p, off in scored], progress=False)
+        lps = {off: r.logprob for (_, off), r in zip(scored, res)}
+        return [(p, off, lps.get(off), [(p, lps[off])] if off in lps else []) for p, off in pieces]
+
+    def next_token_logprobs(self, prompt: str, k: int) -> list[tuple[str, float]]:
+        """The top-``k`` next tokens after ``prompt`` with their logprobs (default: unknown, [])."""
+        return []
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens ``text`` is (usage counts, ``finish_reason``); default: GPT-2-style pieces."""
+        return len(_PIECES.findall(text))
+
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract  # pragma: no cover
         """Release memory; the engine calls it between model and base."""

@@ -20,13 +20,13 @@ merge across the boundary).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import torch
 
-from .data import Example
-from .formats import PromptFormat
+from ..prompts import Example, PromptFormat
 
 IGNORE_INDEX = -100
 

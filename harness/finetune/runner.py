@@ -11,17 +11,18 @@ import dataclasses
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from ..api import GenerateRequest, Model
 from ..errors import HarnessError
+from ..prompts import PromptFormat, format_for_model, get_format
 from . import outputs, state
 from .collate import encode_examples
 from .data import Example, load_examples
-from .formats import PromptFormat, get_format
 from .lora import LoRAConfig, apply_lora, load_lora_state_dict, merge_lora, save_adapter
 from .split import Split, load_split, save_split, split_indices
 from .train import TrainConfig, Trainer
@@ -39,8 +40,6 @@ def default_loader(spec: str | None, device: str) -> Model:
 
 def model_format(model: Any) -> PromptFormat | None:
     """The format a model was fine-tuned in (its config), or None."""
-    from . import format_for_model
-
     return format_for_model(model) if getattr(model, "info", None) is not None else None
 
 
@@ -86,27 +85,11 @@ def _render_all(fmt: PromptFormat, examples: list[Example]) -> None:
         fmt.texts(ex)
 
 
-class HFTokenizer:
-    """The tokenizer interface collate needs, over a transformers-backed TokenLM."""
-
-    def __init__(self, lm: Any) -> None:
-        self.lm = lm
-        self.eot_id = lm.eot_id
-        self.bos_id = lm.prefix_id
-        self.add_bos = lm.tok_encode("a") != lm.tok_encode("a", add_special=False)
-
-    def encode(self, text: str) -> list[int]:
-        return self.lm.tok_encode(text, add_special=False)
-
-
 def trainable_parts(model: Any, spec: str | None) -> tuple[torch.nn.Module, Any, int]:
-    """``(module, tokenizer, context length)`` of a native or transformers model."""
-    module, tokenizer = getattr(model, "module", None), getattr(model, "tokenizer", None)
-    if isinstance(module, torch.nn.Module) and tokenizer is not None:
-        return module, tokenizer, int(model.config.context_length)
-    hf = getattr(model, "hf_model", None)
-    if isinstance(hf, torch.nn.Module) and hasattr(model, "tok_encode"):
-        return hf, HFTokenizer(model), int(model.max_length)
+    """``(module, tokenizer, context length)``: what the backend offers for training."""
+    parts = model.trainable() if hasattr(model, "trainable") else None  # a Model without torch has none
+    if parts is not None:
+        return parts
     raise HarnessError(f"--model {spec}: fine-tuning needs a native model (harness checkpoint, GPT-2, .pth, "
                        ".gguf) or an hf: model; this backend exposes no torch module")
 
@@ -120,15 +103,7 @@ def save_model(model: Any, module: torch.nn.Module, out: Path, extra: dict[str, 
     """
     tmp = out / ".checkpoint"
     shutil.rmtree(tmp, ignore_errors=True)
-    if getattr(model, "hf_model", None) is module:
-        module.save_pretrained(str(tmp))
-        model.hf_tokenizer.save_pretrained(str(tmp))
-        cfg = json.loads((tmp / "config.json").read_text())
-        (tmp / "config.json").write_text(json.dumps({**cfg, **extra}, indent=2) + "\n")
-    else:
-        from ..models.checkpoint import save_checkpoint
-
-        save_checkpoint(module, None, tmp, model.tokenizer, extra)
+    model.save(module, tmp, extra)
     names = sorted(os.listdir(tmp), key=lambda n: n == "config.json")
     for name in names:
         if (tmp / name).is_file():

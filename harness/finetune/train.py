@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -129,7 +130,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, forward: Callable[[torch.Tensor], torch.Tensor],
                  module: torch.nn.Module, eot_id: int, train: Sequence[Encoded], val: Sequence[Encoded],
-                 max_length: int, on_eval: Callable[["Trainer"], None] = lambda t: None,
+                 max_length: int, on_eval: Callable[[Trainer], None] = lambda t: None,
                  log: Callable[[str], None] = print, progress_bar: bool = True) -> None:
         self.cfg, self.forward, self.module, self.eot_id = cfg, forward, module, eot_id
         self.train_data, self.val_data, self.max_length = list(train), list(val), max_length

@@ -13,16 +13,17 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
 from ..errors import HarnessError
 from ..files import publish
-from . import detect_format, read_json
+from .formats import detect_format, read_json
 from .gpt2 import GPT2, GPT2Config
 from .llama import Llama, LlamaConfig
 from .tokenizer import Tokenizer, gpt2_tokenizer, tokenizer_from_config
@@ -34,7 +35,7 @@ CONV1D = re.compile(r"\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weigh
 
 @dataclass
 class Loaded:
-    """A module ready to wrap in :class:`harness.models.base.NativeLM`."""
+    """A module ready to wrap in :class:`harness.models.tokenlm.NativeLM`."""
 
     module: torch.nn.Module
     tokenizer: Tokenizer

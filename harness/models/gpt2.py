@@ -77,7 +77,7 @@ class GPT2Config:
     arch = "gpt2"
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GPT2Config":
+    def from_dict(cls, d: dict[str, Any]) -> GPT2Config:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

@@ -7,18 +7,33 @@ scores are comparable across backends. transformers is imported only here.
 from __future__ import annotations
 
 import inspect
+import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 from ..api import ModelInfo
 from ..errors import HarnessError
-from .base import TokenLM
+from .tokenlm import TokenLM
 
 
 def _looks_local(path: str) -> bool:
     return Path(path).exists() or path.startswith(("/", "./", "../", "~", ".\\")) or path.endswith(".gguf")
+
+
+class _TrainTokenizer:
+    """The tokenizer interface collate needs, over a transformers-backed TokenLM."""
+
+    def __init__(self, lm: Any) -> None:
+        self.lm = lm
+        self.eot_id = lm.eot_id
+        self.bos_id = lm.prefix_id
+        self.add_bos = lm.tok_encode("a") != lm.tok_encode("a", add_special=False)
+
+    def encode(self, text: str) -> list[int]:
+        return self.lm.tok_encode(text, add_special=False)
 
 
 class HFLM(TokenLM):
@@ -110,6 +125,16 @@ class HFLM(TokenLM):
         from transformers import DynamicCache
 
         return DynamicCache()
+
+    def trainable(self) -> tuple[torch.nn.Module, Any, int]:
+        return self.hf_model, _TrainTokenizer(self), int(self.max_length)
+
+    def save(self, module: torch.nn.Module, out: Path, extra: dict[str, Any]) -> None:
+        """``save_pretrained`` with harness's keys (prompt format, base model) added to config.json."""
+        module.save_pretrained(str(out))
+        self.hf_tokenizer.save_pretrained(str(out))
+        cfg = json.loads((out / "config.json").read_text())
+        (out / "config.json").write_text(json.dumps({**cfg, **extra}, indent=2) + "\n")
 
     def close(self) -> None:
         self.hf_model = None

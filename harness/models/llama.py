@@ -50,7 +50,7 @@ class LlamaConfig:
         return self.head_dim or self.hidden_size // self.num_attention_heads
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LlamaConfig":
+    def from_dict(cls, d: dict[str, Any]) -> LlamaConfig:
         """From an HF ``config.json``, a GGUF-derived dict or our own config (extra keys ignored)."""
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names and v is not None}

@@ -25,17 +25,19 @@ import json
 import math
 import os
 import re
-import socket
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..api import GenerateRequest, LoglikelihoodRequest, LoglikelihoodResult, Model, ModelInfo
 from ..api.chat import chatml_to_messages, cut_at_stop, messages_to_chatml  # noqa: F401
 from ..errors import HarnessError
-from ..hookspecs import hookimpl
+
+_RETRY_CODES = (429, 500, 502, 503, 504)
+
 
 def _display_url(url: str) -> str:
     """The URL without user:password (never echo credentials)."""
@@ -103,7 +105,7 @@ class OpenAIModel(Model):
             except (urllib.error.URLError, ConnectionError) as exc:
                 reason = getattr(exc, "reason", exc)
                 raise HarnessError(f"{where}: cannot connect ({_one_line(str(reason))}); is the server running?") from None
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 raise HarnessError(f"{where}: no answer within {self.timeout:g}s") from None
             except http.client.HTTPException as exc:  # not HTTP at all (wrong port?)
                 raise HarnessError(f"{where}: garbled answer ({type(exc).__name__}); is this an HTTP server?") from None
@@ -209,18 +211,6 @@ class OpenAIModel(Model):
             best = max(top.items(), key=lambda kv: kv[1])[0] if top else None
             out.append(LoglikelihoodResult(value, best == r.continuation))
         return out
-
-
-def load_openai(path: str, **options: Any) -> OpenAIModel:
-    """Loader for ``--model openai:URL[#MODEL]`` (without ``#MODEL``: the first of ``/v1/models``)."""
-    url, _, name = path.partition("#")
-    return OpenAIModel(url, model=name or None, batch_size=int(options.get("batch_size") or 8))
-
-
-@hookimpl
-def register_models(register) -> None:
-    """Makes ``openai:`` a model backend when this module is listed as a ``harness`` entry point."""
-    register("openai", load_openai)
 
 
 def _cumulative(tokens: Sequence[str]) -> list[int]:

@@ -1,6 +1,6 @@
 """Tokenizers as tiktoken ``Encoding`` objects, built offline from files we ship or store.
 
-Every native backend (GPT-2, Llama, GGUF) hands :class:`harness.models.base.TokenLM`
+Every native backend (GPT-2, Llama, GGUF) hands :class:`harness.models.tokenlm.TokenLM`
 one :class:`Tokenizer`; tiktoken is fast and has no network needs once the ranks are
 local. GPT-2's r50k_base ranks ship in ``harness/assets/gpt2/`` and are hash-checked
 at load so a damaged install fails loudly instead of scoring garbage.
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import tiktoken
 
@@ -123,7 +124,7 @@ def write_ranks(ranks: dict[bytes, int], path: Path) -> None:
     path.write_bytes(b"\n".join(lines) + b"\n")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gpt2_encoding(ranks_file: str, sha256: str) -> tiktoken.Encoding:
     ranks = read_ranks(ranks_file, sha256)
     return tiktoken.Encoding(name="gpt2", pat_str=GPT2_PAT_STR, mergeable_ranks=ranks,

@@ -17,7 +17,7 @@ as errors: a checkpoint carries its template text, and checkpoints get shared.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import HarnessError, did_you_mean
-from .data import Example, example_from_alpaca
+from .example import Example, example_from_alpaca
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 BUILTIN_FORMATS = {
@@ -117,7 +117,7 @@ def compile_format(source: str, name: str, builtin: bool = False) -> PromptForma
     return fmt
 
 
-@lru_cache(maxsize=None)
+@cache
 def _builtin(name: str) -> PromptFormat:
     return compile_format((TEMPLATES / f"{name}.jinja").read_text(encoding="utf-8"), name, builtin=True)
 

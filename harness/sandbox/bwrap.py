@@ -26,7 +26,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from .errors import HarnessError
+from ..errors import HarnessError
 
 SANDBOX_UID = 65534  # nobody: owns no files, so a read-only view leaks only world-readable ones
 PROGRAM_PATH = "/program/main.py"  # read-only; the working dir /tmp is the only writable place

@@ -15,7 +15,9 @@ a forward pass with an optional KV cache; this class does the rest:
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -130,6 +132,34 @@ class TokenLM(Model):
                 greedy.append(bool((rows.argmax(-1) == target).all()))
             yield ms, lps, greedy
 
+    def apply_chat_template(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """The checkpoint's fine-tuned format, else its own chat template, else ChatML."""
+        from ..prompts import apply_chat_template
+
+        return apply_chat_template(self, messages, add_generation_prompt)
+
+    def token_logprobs(self, text: str, top_k: int = 0, start: int = 0) -> list:
+        from .logprobs import token_logprobs
+
+        return token_logprobs(self, text, top_k, start)
+
+    def next_token_logprobs(self, prompt: str, k: int) -> list[tuple[str, float]]:
+        from .logprobs import next_token_logprobs
+
+        return next_token_logprobs(self, prompt, k)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tok_encode(text, add_special=False))
+
+    # ---- training (harness finetune) -------------------------------------------------
+    def trainable(self) -> tuple[torch.nn.Module, Any, int] | None:
+        """``(module, tokenizer with encode/eot_id/bos_id/add_bos, context length)``, or None."""
+        return None
+
+    def save(self, module: torch.nn.Module, out: Path, extra: dict[str, Any]) -> None:
+        """Write ``module`` (this model's trained weights) as a loadable checkpoint dir ``out``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot save checkpoints")
+
     # ---- generate ----------------------------------------------------------------
     def generate(self, requests: list[GenerateRequest], progress: bool = True) -> list[str]:
         prompts = [self.tok_encode(r.prompt) or [self.prefix_id] for r in requests]
@@ -146,6 +176,28 @@ class TokenLM(Model):
         return out
 
     def _generate_batch(self, reqs: list[GenerateRequest], prompts: list[list[int]]) -> list[str]:
+        new: list[list[int]] = [[] for _ in reqs]
+        for step in self._decode(reqs, prompts):
+            new = step
+        return [cut_at_stop(self.tok_decode(t), tuple(s for s in r.stop if s)) for t, r in zip(new, reqs)]
+
+    def stream(self, request: GenerateRequest) -> Iterator[str]:
+        """The answer to one request piece by piece, as ``generate`` would give it whole."""
+        stops = tuple(s for s in request.stop if s)
+        emitted, text = 0, ""
+        with torch.inference_mode():
+            for new in self._decode([request], [self.tok_encode(request.prompt) or [self.prefix_id]]):
+                text = cut_at_stop(self.tok_decode(new[0]), stops)
+                safe = len(text) - _held_back(text, stops)
+                if safe > emitted:
+                    yield text[emitted:safe]
+                    emitted = safe
+        if len(text) > emitted:
+            yield text[emitted:]
+
+    def _decode(self, reqs: list[GenerateRequest], prompts: list[list[int]]) -> Iterator[list[list[int]]]:
+        """The decode loop: left-padded batch, KV cache, one seeded generator per request;
+        yields every row's new tokens after each step (stop tokens and strings end a row)."""
         L = self.max_length
         budgets = [max(1, min(r.max_tokens, L - 1)) if r.max_tokens > 0 else 0 for r in reqs]
         prompts = [p[-(L - n):] for p, n in zip(prompts, budgets)]
@@ -183,10 +235,10 @@ class TokenLM(Model):
                 new[b].append(tok)
                 if len(new[b]) >= budgets[b] or (stops[b] and _has_stop(self.tok_decode(new[b]), stops[b])):
                     done[b] = True
+            yield new
             step_in = nxt[:, None]
             step_pos = step_pos[:, -1:] + 1
             mask = torch.cat([mask, torch.ones((B, 1), dtype=torch.long)], dim=1)
-        return [cut_at_stop(self.tok_decode(t), s) for t, s in zip(new, stops)]
 
 
 class NativeLM(TokenLM):
@@ -239,9 +291,28 @@ class NativeLM(TokenLM):
     def new_cache(self) -> Any:
         return self.module.new_cache()
 
+    def trainable(self) -> tuple[torch.nn.Module, Any, int]:
+        return self.module, self.tokenizer, int(self.config.context_length)
+
+    def save(self, module: torch.nn.Module, out: Path, extra: dict[str, Any]) -> None:
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(module, None, out, self.tokenizer, extra)
+
     def close(self) -> None:
         self.module = None  # type: ignore[assignment]
 
 
 def _has_stop(text: str, stops: tuple[str, ...]) -> bool:
     return any(s in text for s in stops)
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """How many trailing chars might start a stop string or a split UTF-8 sequence."""
+    hold = 1 if text.endswith("\ufffd") else 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), 0, -1):
+            if text.endswith(s[:k]):
+                hold = max(hold, k)
+                break
+    return hold

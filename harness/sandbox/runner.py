@@ -1,7 +1,7 @@
 """Run untrusted generated code (HumanEval completions) without trusting it.
 
 Generated code never runs in the harness process. Each program runs in its own
-bubblewrap sandbox (see :mod:`harness.sandbox_bwrap` for the exact policy):
+bubblewrap sandbox (see :mod:`harness.sandbox.bwrap` for the exact policy):
 fresh user/PID/network/IPC/UTS/mount namespaces, a read-only view of the system
 directories only, a private size-limited tmpfs as working dir, minimal /proc and
 /dev, a cleaned environment, closed stdin, an unprivileged uid, rlimits on CPU,
@@ -26,13 +26,13 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
-from .errors import HarnessError
-from .sandbox_bwrap import (SAFE_ENV, WEAK_HINT, Limits, bwrap_command, choose_python, drop_uid,
-                            probe_bwrap)
+from ..errors import HarnessError
+from .bwrap import SAFE_ENV, WEAK_HINT, Limits, bwrap_command, choose_python, drop_uid, probe_bwrap
 
 __all__ = ["Limits", "Sandbox", "SandboxResult", "STATUSES"]
 

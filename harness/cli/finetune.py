@@ -1,12 +1,6 @@
-"""Click commands ``finetune``, ``generate`` and ``merge``.
-
-They are standalone ``click.Command`` objects; ``harness.cli`` attaches them to the
-main group (whose ``HarnessGroup`` turns HarnessError into a one-line ``error:``).
-Heavy imports (torch) happen inside the commands so ``harness --help`` stays fast.
-"""
+"""``harness finetune`` and ``harness merge``. Heavy imports (torch) happen inside the commands."""
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,22 +9,11 @@ import click
 from click.core import ParameterSource
 
 from ..errors import HarnessError
-from .formats import BUILTIN_FORMATS
+from ..prompts.formats import BUILTIN_FORMATS
+from .common import load
 
 FORMAT_HELP = ("Prompt format: " + ", ".join(BUILTIN_FORMATS) + ", or a .jinja file "
                "(default: the model's recorded format; ChatML for SmolLM2-Instruct; else alpaca).")
-
-
-def _loader(ctx: click.Context, device: str, batch_size: int = 8):
-    """The main CLI's loader (plug-in backends included) when attached, else load_model."""
-    try:
-        from ..cli import get_registry, model_loader
-
-        return model_loader(get_registry(ctx), device, batch_size)
-    except (ImportError, AttributeError):
-        from ..models import load_model
-
-        return lambda spec: load_model(spec, device=device, batch_size=batch_size)
 
 
 @click.command("finetune")
@@ -73,9 +56,10 @@ def finetune(ctx: click.Context, model, data, fmt, template, out, epochs, lr, ba
              mask_instruction, eval_every, patience, seed, lora_rank, lora_alpha, lora_targets, resume, val_frac,
              test_frac, limit, weight_decay, warmup_frac, grad_clip, test_max_tokens, device, bf16, quiet) -> None:
     """Instruction-fine-tune a model (full or LoRA) and write a checkpoint plus training outputs."""
-    from .runner import OUTPUT_FILES, finetune as run_finetune, resume_config
-    from .train import TrainConfig
-    from .outputs import print_outputs
+    from ..finetune.outputs import print_outputs
+    from ..finetune.runner import OUTPUT_FILES, resume_config
+    from ..finetune.runner import finetune as run_finetune
+    from ..finetune.train import TrainConfig
 
     cfg = TrainConfig(model=model, data=data, format=fmt, template=template, limit=limit, val_frac=val_frac,
                       test_frac=test_frac, epochs=epochs, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
@@ -93,60 +77,14 @@ def finetune(ctx: click.Context, model, data, fmt, template, out, epochs, lr, ba
     cfg.validate()
     if out is None:
         out = Path("runs") / f"finetune-{datetime.now():%Y%m%d-%H%M%S}"
-    load = _loader(ctx, cfg.device)
     try:
-        run_finetune(cfg, out, resume=resume, load=load, progress=not quiet)
+        run_finetune(cfg, out, resume=resume, load=lambda spec: load(ctx, spec, device=cfg.device),
+                     progress=not quiet)
     except KeyboardInterrupt:
         click.echo(f"interrupted; continue with: harness finetune --out {out} --resume", err=True)
         raise
     print_outputs(out, OUTPUT_FILES)
     click.echo(f"fine-tuned checkpoint: {out}  (try: harness generate --model {out} \"...\")", err=True)
-
-
-@click.command("generate")
-@click.argument("prompt", required=False)
-@click.option("--model", default=None, help="Any model spec (default: the embedded smollm2-135m-instruct).")
-@click.option("--input", "input_", default="", help="Optional input for the instruction (Alpaca's ### Input).")
-@click.option("--format", "fmt", default=None, help="Override the prompt format: " + ", ".join(BUILTIN_FORMATS)
-              + " or a .jinja file.")
-@click.option("--template", type=click.Path(dir_okay=False), default=None, help="A Jinja2 prompt template file.")
-@click.option("--raw", is_flag=True, help="Send the prompt as is, no format.")
-@click.option("--temperature", type=float, default=0.0, show_default=True, help="0: greedy.")
-@click.option("--seed", type=int, default=1234, show_default=True, help="Sampling seed.")
-@click.option("--max-tokens", type=int, default=256, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--show-prompt", is_flag=True, help="Print the formatted prompt to stderr first.")
-@click.pass_context
-def generate(ctx: click.Context, prompt, model, input_, fmt, template, raw, temperature, seed, max_tokens,
-             device, show_prompt) -> None:
-    """Prompt a model (in its fine-tuned format) and stream the answer to stdout. PROMPT '-' reads stdin."""
-    from .generate import build_prompt, stream_generate
-
-    if prompt is None or prompt == "-":
-        prompt = sys.stdin.read()
-    if not prompt.strip():
-        raise HarnessError("generate: empty prompt; pass the instruction as an argument or on stdin")
-    if temperature < 0:
-        raise HarnessError(f"--temperature must be 0 (greedy) or more (got {temperature})")
-    if max_tokens < 1:
-        raise HarnessError(f"--max-tokens must be a positive integer (got {max_tokens})")
-    if raw and (fmt or template):
-        raise HarnessError("--raw and --format/--template exclude each other; pick one")
-    if fmt or template:
-        from .formats import get_format
-
-        get_format(fmt, template)  # a bad --format fails before the model loads
-    lm = _loader(ctx, device, 1)(model)
-    text, stops, how = build_prompt(lm, prompt, input_, fmt, template, raw)
-    if show_prompt:
-        click.echo(f"--- prompt ({how}) ---\n{text}\n--- answer ---", err=True)
-
-    def write(piece: str) -> None:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-
-    stream_generate(lm, text, max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stops, write=write)
-    sys.stdout.write("\n")
 
 
 @click.command("merge")
@@ -158,8 +96,8 @@ def generate(ctx: click.Context, prompt, model, input_, fmt, template, raw, temp
 @click.pass_context
 def merge(ctx: click.Context, model: str, base: str | None, out: Path, device: str) -> None:
     """Merge LoRA adapters into their base model and write a plain harness checkpoint."""
-    from .lora import find_adapter, merge_lora, read_adapter
-    from .runner import load_adapter_into, save_model, trainable_parts
+    from ..finetune.lora import find_adapter, merge_lora, read_adapter
+    from ..finetune.runner import load_adapter_into, save_model, trainable_parts
 
     adapter = find_adapter(model)
     if adapter is None:
@@ -168,7 +106,7 @@ def merge(ctx: click.Context, model: str, base: str | None, out: Path, device: s
     _, meta, _ = read_adapter(adapter)
     recorded: dict[str, Any] = meta.get("base_model") or {}
     spec = base or recorded.get("spec")
-    lm = _loader(ctx, device)(spec)
+    lm = load(ctx, spec, device=device)
     module = trainable_parts(lm, spec)[0]
     fp = recorded.get("fingerprint")
     if fp and lm.info.fingerprint and fp != lm.info.fingerprint:
@@ -184,6 +122,3 @@ def merge(ctx: click.Context, model: str, base: str | None, out: Path, device: s
     out.mkdir(parents=True, exist_ok=True)
     save_model(lm, module, out, extra)
     click.echo(f"merged checkpoint: {out}", err=True)
-
-
-COMMANDS = (finetune, generate, merge)
