@@ -67,7 +67,7 @@ def test_bad_records_name_index_and_field(tmp_path, records, match):
 def test_bad_json_and_missing_file(tmp_path):
     with pytest.raises(HarnessError, match=r"bad\.json: not valid JSON at line 1"):
         load_examples(str(write(tmp_path, "bad.json", "[{")))
-    with pytest.raises(HarnessError, match=r"bad\.jsonl: line 2 is not valid JSON"):
+    with pytest.raises(HarnessError, match=r"bad\.jsonl line 2: invalid JSON"):
         load_examples(str(write(tmp_path, "bad.jsonl", '{"instruction": "a", "output": "b"}\n{\n')))
     with pytest.raises(HarnessError, match="no such file or directory"):
         load_examples(str(tmp_path / "nope.json"))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HarnessError
+from ..files import iter_jsonl
 from ..prompts.example import Example, example_from_alpaca, user_content  # noqa: F401 (records become Examples)
 
 ROLES = ("system", "user", "assistant")
@@ -106,15 +107,8 @@ def read_json_records(path: Path) -> list[Any]:
     except (OSError, UnicodeDecodeError) as e:
         raise HarnessError(f"--data {path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
     if path.suffix != ".json" and (path.suffix == ".jsonl" or not text.lstrip().startswith("[")):
-        records = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise HarnessError(f"{path}: line {n} is not valid JSON ({e.msg}); "
-                                       "JSON Lines files hold one record per line") from None
-        return records
+        return [rec for _, rec in iter_jsonl(text.split("\n"), str(path),
+                                             "JSON Lines files hold one record per line")]
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

@@ -12,31 +12,23 @@ Small files are written to a temp file and renamed, so readers never see half a 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..files import atomic_write_text, finite
 from ..report.svg import line_chart
 
 METRIC_KEYS = ("step", "epoch", "tokens", "train_loss", "val_loss", "lr")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_metrics(path: Path, history: Sequence[dict[str, Any]]) -> None:
     """Rewrite metrics.jsonl from the full history (so a resumed run never duplicates lines)."""
-    write_atomic(path, "".join(json.dumps({k: r.get(k) for k in METRIC_KEYS}) + "\n" for r in history))
+    atomic_write_text(path, "".join(json.dumps(finite({k: r.get(k) for k in METRIC_KEYS})) + "\n" for r in history))
 
 
 class TrainLog:

@@ -19,6 +19,7 @@ import torch
 
 from ..api import GenerateRequest, Model
 from ..errors import HarnessError
+from ..files import atomic_write_json, atomic_write_text
 from ..prompts import PromptFormat, format_for_model, get_format
 from . import outputs, state
 from .collate import encode_examples
@@ -147,7 +148,7 @@ def finetune(cfg: TrainConfig, out: Path, *, resume: bool = False,
     part = {name: [examples[i] for i in getattr(split, name)] for name in ("train", "val", "test")}
     enc = {name: encode_examples(tokenizer, fmt, part[name]) for name in ("train", "val")}
     max_length = min(cfg.max_length or ctx, ctx)
-    outputs.write_json(out / "train_config.json", {**dataclasses.asdict(cfg), "learning_rate": cfg.learning_rate,
+    atomic_write_json(out / "train_config.json", {**dataclasses.asdict(cfg), "learning_rate": cfg.learning_rate,
                                                    "resolved_max_length": max_length, "format_name": fmt.name,
                                                    "data_name": data_name})
     save_split(split, out / "split.json")
@@ -225,10 +226,10 @@ def _finish(cfg: TrainConfig, out: Path, model: Any, module: torch.nn.Module, fm
     module.eval()
     save_model(model, module, out, extra)
     if cfg.test_max_tokens and test:
-        outputs.write_json(out / "test-responses.json",
+        atomic_write_json(out / "test-responses.json",
                            test_responses(model, fmt, test, cfg.test_max_tokens, progress))
     title = f"{Path(str(cfg.model or 'smollm2-135m-instruct')).name} fine-tuned on {Path(data_name).name}"
-    outputs.write_atomic(out / "loss-curve.svg", outputs.loss_curve_svg(p.history, p.best_step, title))
+    atomic_write_text(out / "loss-curve.svg", outputs.loss_curve_svg(p.history, p.best_step, title))
     return summary
 
 

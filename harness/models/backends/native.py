@@ -17,10 +17,10 @@ def detect(path: str) -> bool:
 
 def load_native(path: str | Path, *, spec: str | None = None, device: str = "cpu", batch_size: int = 8,
                 **_: Any) -> Any:
-    """Load a native checkpoint as a :class:`harness.models.tokenlm.NativeLM`."""
+    """Load a native checkpoint as a :class:`harness.models.native.NativeLM`."""
     from ..checkpoint import load_checkpoint
     from ..fingerprint import fingerprint_files
-    from ..tokenlm import NativeLM
+    from ..native import NativeLM
 
     loaded = load_checkpoint(path)
     module = loaded.module
