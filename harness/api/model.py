@@ -49,6 +49,12 @@ class Model(ABC):
     def generate(self, requests: list[GenerateRequest], progress: bool = True) -> list[str]:
         """Generate a continuation for each prompt (prompt not included, stop strings cut)."""
 
+    def max_new_tokens(self, request: GenerateRequest) -> int:
+        """How many tokens this model will generate at most for ``request``: its ``max_tokens``,
+        less whatever the context window cannot hold after the prompt (the prompt is never cut
+        to make room). Callers record it when it is smaller than asked (``finish_reason``)."""
+        return request.max_tokens
+
     def stream(self, request: GenerateRequest) -> Iterator[str]:
         """The answer to one request in pieces (``harness generate``, ``serve`` with stream=true).
         Default: the whole answer at once; token-level backends stream token by token."""
