@@ -14,6 +14,10 @@ the backend adds no dependency.
   labels): its log-probability is read from ``top_logprobs`` of the first generated
   token, and a label outside the top list gets −inf (probability 0, as alpaca_eval does).
 
+Transient failures (refused or reset connections, a server that hung up, HTTP 429/5xx)
+are retried ``max_retries`` times with exponential backoff and jitter (a ``Retry-After``
+header wins); a timeout or a non-HTTP answer is not retried.
+
 The API key comes from the environment variable ``api_key_env`` (default OPENAI_API_KEY)
 at request time; it is never stored on the object, in ``info`` or in error messages.
 """
@@ -24,7 +28,9 @@ import ipaddress
 import json
 import math
 import os
+import random
 import re
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -61,7 +67,8 @@ class OpenAIModel(Model):
 
     def __init__(self, base_url: str, model: str | None = None, *, api: str = "completions",
                  api_key_env: str = "OPENAI_API_KEY", timeout: float = 300.0, batch_size: int = 8,
-                 top_logprobs: int = 20, max_retries: int = 2, seed: int = 1234) -> None:
+                 top_logprobs: int = 20, max_retries: int = 4, backoff: float = 0.5,
+                 seed: int = 1234) -> None:
         if api not in ("completions", "chat"):
             raise HarnessError(f"openai:{base_url}: api must be 'completions' or 'chat', not {api!r}")
         url = base_url.strip().rstrip("/")
@@ -71,7 +78,7 @@ class OpenAIModel(Model):
         self.url = _display_url(self.base_url)
         self.api, self.api_key_env, self.timeout = api, api_key_env, timeout
         self.batch_size, self.top_logprobs = max(1, batch_size), top_logprobs
-        self.max_retries, self.seed = max_retries, seed
+        self.max_retries, self.backoff, self.seed = max(0, max_retries), backoff, seed
         host = urllib.parse.urlsplit(self.base_url).hostname or ""
         handlers = [urllib.request.ProxyHandler({})] if _is_loopback(host) else []
         self._opener = urllib.request.build_opener(*handlers)
@@ -91,6 +98,7 @@ class OpenAIModel(Model):
         where = self.url + path
         data = None if payload is None else json.dumps(payload).encode("utf-8")
         for attempt in range(self.max_retries + 1):
+            last = attempt >= self.max_retries
             req = urllib.request.Request(self.base_url + path, data=data, headers=self._headers(),
                                          method="GET" if payload is None else "POST")
             try:
@@ -98,13 +106,20 @@ class OpenAIModel(Model):
                     body = resp.read()
                 break
             except urllib.error.HTTPError as exc:
-                if exc.code in _RETRY_CODES and attempt < self.max_retries:
-                    time.sleep(0.5 * 2 ** attempt)
+                if exc.code in _RETRY_CODES and not last:
+                    self._backoff(attempt, exc.headers.get("Retry-After"))
                     continue
                 raise HarnessError(f"{where}: HTTP {exc.code} {_error_text(exc)}") from None
             except (urllib.error.URLError, ConnectionError) as exc:
                 reason = getattr(exc, "reason", exc)
-                raise HarnessError(f"{where}: cannot connect ({_one_line(str(reason))}); is the server running?") from None
+                if isinstance(reason, TimeoutError):
+                    raise HarnessError(f"{where}: no answer within {self.timeout:g}s") from None
+                if not last and not isinstance(reason, socket.gaierror):  # refused, reset, hung up: retry
+                    self._backoff(attempt)
+                    continue
+                tries = f" after {attempt + 1} tries" if attempt else ""
+                raise HarnessError(f"{where}: cannot connect ({_one_line(str(reason))}){tries}; "
+                                   "is the server running?") from None
             except TimeoutError:
                 raise HarnessError(f"{where}: no answer within {self.timeout:g}s") from None
             except http.client.HTTPException as exc:  # not HTTP at all (wrong port?)
@@ -117,6 +132,16 @@ class OpenAIModel(Model):
         if not isinstance(out, dict):
             raise HarnessError(f"{where}: unexpected answer (a JSON {type(out).__name__}, not an object)")
         return out
+
+    def _backoff(self, attempt: int, retry_after: str | None = None) -> None:
+        """Exponential backoff with jitter (so many clients do not retry in step); a server's
+        ``Retry-After`` (seconds) wins, up to a minute."""
+        delay = self.backoff * 2 ** attempt * (1 + random.random() / 4)
+        try:
+            delay = max(delay, min(float(retry_after or 0), 60.0))
+        except ValueError:  # an HTTP date: keep the backoff
+            pass
+        time.sleep(delay)
 
     def _first_model(self) -> str:
         data = self._request("/models").get("data")
