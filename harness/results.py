@@ -87,12 +87,39 @@ def benchmark_result(benchmark: Any, records: list[dict], roles: tuple[str, ...]
     return out
 
 
+def pairwise_comparisons(bench: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The judged head-to-heads of one benchmark entry that carry win/loss counts."""
+    pair = bench.get("pairwise")
+    if not isinstance(pair, dict):
+        return {}
+    return {k: v for k, v in pair.items() if "_vs_" in k and isinstance(v, dict) and "n_wins" in v}
+
+
+def counted(name: str) -> bool:
+    """Comparisons that speak about the evaluated model (not base_vs_reference) enter the verdict."""
+    return name.startswith("model_vs_")
+
+
+def add_pairwise_tests(results: dict[str, Any]) -> None:
+    """Give every judged comparison its test against 50 % (``pairwise[NAME]["verdict"]``)."""
+    for bench in results.get("benchmarks", {}).values():
+        for summary in pairwise_comparisons(bench).values():
+            summary["verdict"] = stats.win_rate_test(int(summary.get("n_wins") or 0),
+                                                     int(summary.get("n_wins_base") or 0),
+                                                     int(summary.get("n_draws") or 0))
+
+
 def holm_adjust(results: dict[str, Any]) -> None:
-    """Add Holm-adjusted p-values across every top-level comparison of the run."""
-    refs = [(b, m, e["delta"]) for b, br in results.get("benchmarks", {}).items()
-            for m, e in br.get("metrics", {}).items() if "delta" in e and e["delta"].get("p_value") is not None]
+    """Add Holm-adjusted p-values across every top-level comparison of the run: each
+    benchmark metric's paired delta and each judged win rate against 50 % (one family)."""
+    add_pairwise_tests(results)
+    refs = [e["delta"] for br in results.get("benchmarks", {}).values()
+            for e in br.get("metrics", {}).values() if "delta" in e and e["delta"].get("p_value") is not None]
+    refs += [s["verdict"]["delta"] for br in results.get("benchmarks", {}).values()
+             for name, s in pairwise_comparisons(br).items()
+             if counted(name) and (s["verdict"].get("delta") or {}).get("p_value") is not None]
     if not refs:
         return
-    adjusted = stats.holm([d["p_value"] for _, _, d in refs])
-    for (_, _, delta), p in zip(refs, adjusted):
+    adjusted = stats.holm([d["p_value"] for d in refs])
+    for delta, p in zip(refs, adjusted):
         delta["p_value_holm"] = p

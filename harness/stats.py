@@ -176,3 +176,34 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
         running = max(running, adj)
         out[i] = running
     return out
+
+
+def sign_test_p(wins: int, losses: int) -> float:
+    """Two-sided exact sign (binomial) test of wins vs losses against 50 %; draws are left out.
+
+    ``2·P(X ≤ min(w, l))``, X ~ Bin(w + l, 1/2), capped at 1: the same tail as McNemar's
+    exact test, because a head-to-head is a paired comparison whose discordant pairs are
+    the decided ones.
+    """
+    return mcnemar_exact_p(int(wins), int(losses))
+
+
+def win_rate_test(wins: int, losses: int, draws: int = 0) -> dict:
+    """A head-to-head against 50 %: win rate (a draw counts half, as alpaca_eval's
+    ``discrete_win_rate``) with its Wilson interval, and the exact sign test.
+
+    Why the sign test and not alpaca_eval's standard error: that error is computed from the
+    judge's own weighted preferences, so a judge that answers ~1.27 whatever it reads has a
+    tiny error and every run would look significant; the sign test counts decisions only
+    and is exact at the 20 instructions of a default run. Returns fractions (0–1):
+    ``{"value", "ci95", "delta": {"value", "ci95", "p_value", "test"}, "n", wins, losses, draws}``.
+    """
+    n = int(wins) + int(losses) + int(draws)
+    if n <= 0:
+        return {"value": None, "ci95": None, "n": 0, "wins": 0, "losses": 0, "draws": 0, "delta": None}
+    rate = (wins + 0.5 * draws) / n
+    lo, hi = wilson(wins + 0.5 * draws, n)
+    return {"value": rate, "ci95": [lo, hi], "n": n, "wins": int(wins), "losses": int(losses),
+            "draws": int(draws),
+            "delta": {"value": rate - 0.5, "ci95": [lo - 0.5, hi - 0.5], "p_value": sign_test_p(wins, losses),
+                      "test": "sign_exact", "ci_method": "wilson"}}

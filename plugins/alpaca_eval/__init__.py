@@ -25,7 +25,6 @@ Judge calls are cached on disk (see :mod:`.cache`), so a rerun costs no judge ca
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from harness.api import (
@@ -36,92 +35,28 @@ from harness.api import (
     Instance,
     Metric,
     RunContext,
-    did_you_mean,
     hookimpl,
 )
-from harness.api.data import bundled, read_json, read_jsonl
 
-from .cache import JudgeCache, default_cache_path, judge_fingerprint
+from .cache import JudgeCache, cache_from_option, judge_fingerprint
+from .check import measured
+from .data import (
+    DATASETS,
+    DEFAULT_FILE_LIMIT,
+    DEFAULT_LIMIT,
+    DEFAULTS,
+    FILE_SUBSET,
+    REFERENCE_GENERATOR,
+    STOPS,
+    bundled_path,
+    docs_of,
+    load_records,
+    parse_options,
+)
 from .pairwise import ANNOTATOR, PairwiseJudge, load_template
 from .score import ScoreJudge, score_summary
 
-DATASETS = ("helpful_base", "koala", "oasst", "selfinstruct", "vicuna")
-FILE_SUBSET = "file"
-DEFAULT_LIMIT, DEFAULT_FILE_LIMIT = 4, 20  # per AlpacaEval source (20 instructions) / for data=FILE
-REFERENCE_GENERATOR = "gpt4_1106_preview"
-STOPS = ("\n\n### Instruction", "\n\n### Input", "<|im_end|>", "<|endoftext|>", "<|end|>")
-CHOICES = {"mode": ("pairwise", "score"), "against": ("auto", "base", "reference"),
-           "judge_method": ("auto", "logprobs", "generate"), "judge_format": ("chatml", "raw"),
-           "score_parse": ("strict", "lenient")}
-DEFAULTS: dict[str, Any] = {"mode": "pairwise", "against": "auto", "swap": False, "data": None,
-                            "prompt_format": None, "max_tokens": 128, "judge_method": "auto",
-                            "judge_cache": None, "judge_format": "chatml", "score_parse": "strict", "order_seed": 0}
-
-
-def bundled_path() -> Path:
-    return Path(str(bundled("alpaca_eval", f"{REFERENCE_GENERATOR}.model_outputs.json.gz")))
-
-
-def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(value).lower() in ("0", "false", "no", "off"):
-        return False
-    raise HarnessError(f"alpaca_eval option {name}={value!r}: expected true or false")
-
-
-def parse_options(raw: dict[str, Any]) -> dict[str, Any]:
-    """Validate ``--option alpaca_eval.NAME=VALUE`` values before any model loads."""
-    for key in raw:
-        if key not in DEFAULTS:
-            raise HarnessError(f"alpaca_eval has no option {key!r}{did_you_mean(key, DEFAULTS)}; "
-                               f"options: {', '.join(DEFAULTS)}")
-    opts = {**DEFAULTS, **raw}
-    for key, allowed in CHOICES.items():
-        if opts[key] not in allowed:
-            raise HarnessError(f"alpaca_eval option {key}={opts[key]!r}: expected one of {', '.join(allowed)}")
-    opts["swap"] = _as_bool("swap", opts["swap"])
-    for key in ("max_tokens", "order_seed"):
-        try:
-            opts[key] = int(opts[key])
-        except (TypeError, ValueError):
-            raise HarnessError(f"alpaca_eval option {key}={opts[key]!r}: expected an integer") from None
-    return opts
-
-
-def load_records(path: str | Path) -> list[dict[str, Any]]:
-    """A JSON list / JSONL of ``{"instruction", "input"?, "output"?, "dataset"?}`` records."""
-    path = Path(path)
-    what = "alpaca_eval data file"
-    recs = [rec for _, rec in read_jsonl(path, what)] if ".jsonl" in path.name else read_json(path, what)
-    if not isinstance(recs, list) or not recs:
-        raise HarnessError(f"alpaca_eval data={path}: expected a non-empty JSON list of instruction records")
-    for i, rec in enumerate(recs):
-        if not isinstance(rec, dict) or not isinstance(rec.get("instruction"), str) or not rec["instruction"].strip():
-            raise HarnessError(f"alpaca_eval data={path}: record {i} has no 'instruction' string")
-        if rec.get("output") is not None and not isinstance(rec["output"], str):
-            raise HarnessError(f"alpaca_eval data={path}: record {i}: 'output' must be a string")
-    return recs
-
-
-def _docs(opts: dict[str, Any]) -> list[dict[str, Any]]:
-    data = opts["data"]
-    recs = load_records(data or bundled_path())
-    docs = []
-    for i, rec in enumerate(recs):
-        instruction, inp = rec["instruction"], rec.get("input") or ""
-        docs.append({
-            "id": f"{FILE_SUBSET}-{i:04d}" if data else f"alpaca_eval-{i:03d}",
-            "subset": FILE_SUBSET if data else rec.get("dataset", "unknown"),
-            "instruction": instruction, "input": inp,
-            # what the judge and the evaluated models see (input as its own paragraph, as finetune does)
-            "prompt": f"{instruction}\n\n{inp}" if inp else instruction,
-            "reference": rec.get("output"),
-        })
-    return docs
-
+__all__ = ["STOPS", "AlpacaEval", "bundled_path", "load_records", "parse_options"]
 
 class AlpacaEval(Benchmark):
     name = "alpaca_eval"
@@ -129,7 +64,6 @@ class AlpacaEval(Benchmark):
     description = "AlpacaEval-style judged instruction following: win rates vs base or reference outputs"
     metrics = (
         Metric("judge_score", "continuous", description="mode=score: 0-100 judge score of the replies that parsed"),
-        Metric("judge_parsed", "binary", description="mode=score: the judge replied with an integer in 0-100"),
     )
     subsets = DATASETS + (FILE_SUBSET,)
     default_subsets = DATASETS
@@ -137,16 +71,31 @@ class AlpacaEval(Benchmark):
         "mode": "pairwise (default: AlpacaEval weighted m/M judge) | score (0-100 vs the expected output)",
         "against": "auto (default: base if --base, else reference) | base | reference",
         "swap": "judge both output orders and average (default false: seeded random order as upstream)",
-        "data": "JSON list of {instruction, input?, output?} (e.g. harness finetune's test-responses.json); "
-                "default: the bundled 805 AlpacaEval instructions with gpt4_1106_preview references",
+        "data": "JSON list of {instruction, input?, output?, model_response?} (e.g. harness finetune's "
+                "test-responses.json); default: the bundled 805 AlpacaEval instructions with gpt4_1106_preview "
+                "references",
+        "use_responses": "true (default): when every data record has a model_response, judge it as the model's "
+                         "answer instead of generating again (a --base cannot be judged then)",
         "prompt_format": "format every model's prompts with this format (default: each model's own format)",
         "max_tokens": "answer length cap (default 128); default limit 4 per AlpacaEval source = 20 instructions",
         "judge_method": "auto (default) | logprobs (label log-probabilities) | generate (greedy label)",
         "judge_cache": "sqlite file for judge calls, or off (default $HARNESS_JUDGE_CACHE or "
                        "~/.cache/harness/judge-cache.sqlite)",
+        "judge_check": "pairs of the GPT-4-turbo reference the judge is measured on before its verdicts are "
+                       "reported (default 20, cached per judge; 0: skip)",
         "judge_format": "mode=score: chatml (default) | raw prompt for the judge",
         "score_parse": "mode=score: strict (default: the reply must be an integer) | lenient (first integer)",
         "order_seed": "seed of the per-instruction output order (default 0, alpaca_eval's)",
+    }
+    score_options = {
+        "model_outputs": "JSON list of {instruction, output, generator} (alpaca_eval's layout) or harness "
+                         "finetune's test-responses.json (its model_response is judged, its output is the reference)",
+        "reference_outputs": "the baseline's outputs in the same layout, matched by instruction (default: "
+                             "test-responses.json's output, else the bundled gpt4_1106_preview outputs)",
+        "mode": "pairwise (default) | score (ch07 0-100 against the reference output)",
+        "judge_check": "reference pairs to measure the judge on first (default 20; 0: skip)",
+        "judge_method": "auto (default) | logprobs | generate",
+        "judge_cache": "sqlite file for judge calls, or off",
     }
 
     # The engine prompts each model in its own format, or every model in option prompt_format.
@@ -156,15 +105,18 @@ class AlpacaEval(Benchmark):
         self._opts: dict[str, Any] = dict(DEFAULTS)
         self._docs: dict[str, dict[str, Any]] = {}
         self._score_judges: list[ScoreJudge] = []
+        self._saved = False  # answers come from data's model_response
+        self._batches = 0  # process_batch calls this run: the engine answers with the model first
 
     def instances(self, config: BenchmarkConfig) -> Iterable[Instance]:
         opts = self._opts = parse_options(dict(config.options))
-        self._score_judges = []
-        docs = _docs(opts)
+        self._score_judges, self._batches = [], 0
+        docs = docs_of(opts)
         needs_reference = opts["mode"] == "score" or opts["against"] == "reference"
         if needs_reference and any(d["reference"] is None for d in docs):
             raise HarnessError(f"alpaca_eval data={opts['data']}: mode={opts['mode']} against={opts['against']} "
                                "needs an 'output' (reference answer) in every record")
+        self._saved = bool(opts["data"]) and opts["use_responses"] and all(d["response"] is not None for d in docs)
         wanted = [FILE_SUBSET] if opts["data"] else list(config.subsets or DATASETS)
         limit = config.limit if config.limit is not None else (DEFAULT_FILE_LIMIT if opts["data"] else DEFAULT_LIMIT)
         taken: dict[str, int] = {}
@@ -174,11 +126,14 @@ class AlpacaEval(Benchmark):
                 continue
             taken[doc["subset"]] = taken.get(doc["subset"], 0) + 1
             self._docs[doc["id"]] = doc
+            requests = [] if self._saved else [GenerateRequest(doc["prompt"], stop=STOPS,
+                                                               max_tokens=opts["max_tokens"])]
             yield Instance(doc_id=doc["id"], subset=doc["subset"], doc=doc, prompt=doc["prompt"],
-                           target=doc["reference"] or "",
-                           requests=[GenerateRequest(doc["prompt"], stop=STOPS, max_tokens=opts["max_tokens"])])
+                           target=doc["reference"] or "", requests=requests)
 
     def process(self, instance: Instance, responses: list) -> dict[str, Any]:
+        if self._saved:
+            return {"answer": instance.doc["response"].strip(), "scores": {}, "source": "model_response"}
         return {"answer": (responses[0] if responses else "").strip(), "scores": {}}
 
     def _judge(self, context: RunContext) -> Any:
@@ -188,12 +143,14 @@ class AlpacaEval(Benchmark):
         return judge
 
     def _cache(self) -> JudgeCache:
-        path = self._opts.get("judge_cache")
-        if path is None:
-            return JudgeCache(default_cache_path())
-        return JudgeCache(None if str(path).lower() in ("off", "none", "false", "0") else path)
+        return cache_from_option(self._opts.get("judge_cache"))
 
     def process_batch(self, instances: list[Instance], responses: list[list], context: RunContext) -> list[dict]:
+        self._batches += 1
+        if self._saved and self._batches > 1:
+            raise HarnessError(f"alpaca_eval data={self._opts['data']}: the file's model_response answers are the "
+                               "model's; the base has none. Drop --base, or pass "
+                               "--option alpaca_eval.use_responses=false to generate both")
         outs = [self.process(i, r) for i, r in zip(instances, responses)]
         if self._opts["mode"] != "score":
             return outs
@@ -204,17 +161,18 @@ class AlpacaEval(Benchmark):
                  for i, o in zip(instances, outs)]
         for out, verdict in zip(outs, sj.score(items)):
             out["judge"] = verdict
-            out["scores"] = {"judge_parsed": float(verdict["score"] is not None)}
-            if verdict["score"] is not None:
-                out["scores"]["judge_score"] = float(verdict["score"])
+            out["scores"] = {} if verdict["score"] is None else {"judge_score": float(verdict["score"])}
         return outs
 
     def _judge_info(self, judge: Any, calls: int, caches: list[JudgeCache], **extra: Any) -> dict[str, Any]:
         info = getattr(judge, "info", None)
-        return {"spec": getattr(info, "spec", ""), "backend": getattr(info, "backend", ""),
-                "fingerprint": judge_fingerprint(judge), "calls": calls,
-                "cache": {"path": caches[0].describe()["path"] if caches else None,
-                          "hits": sum(c.hits for c in caches), "misses": sum(c.misses for c in caches)}, **extra}
+        out = {"spec": getattr(info, "spec", ""), "backend": getattr(info, "backend", ""),
+               "fingerprint": judge_fingerprint(judge), "calls": calls,
+               "cache": {"path": caches[0].describe()["path"] if caches else None,
+                         "hits": sum(c.hits for c in caches), "misses": sum(c.misses for c in caches)}, **extra}
+        if self._opts["judge_check"] > 0:
+            out["check"] = measured(judge, self._opts["judge_check"], self._cache(), self._opts["judge_method"])
+        return out
 
     def postprocess(self, records: list[dict[str, Any]], context: RunContext) -> dict[str, Any] | None:
         roles = [r for r in ("model", "base") if records and all(r in rec for rec in records)]
@@ -224,6 +182,8 @@ class AlpacaEval(Benchmark):
             for role in roles:
                 out["score"][role] = score_summary([rec[role]["judge"] for rec in records],
                                                    [rec["doc_id"] for rec in records])
+            for rec in records:  # the report reads one verdict per sample: both scores, or "judge failed"
+                rec["judge"] = {"score": {role: rec[role]["judge"] for role in roles}}
             judge = judges[0].judge if judges else self._judge(context)
             out["judge"] = self._judge_info(judge, sum(j.calls for j in judges), [j.cache for j in judges],
                                             prompt="LLMs-from-scratch ch07 0-100 score",
@@ -244,8 +204,6 @@ class AlpacaEval(Benchmark):
                 raise HarnessError("alpaca_eval: without --base the model is judged against reference outputs, "
                                    "but data= has records without 'output'; add references or pass --base")
             comparisons = [(f"{r}_vs_reference", None, r) for r in roles]
-        from .metrics import head2head, summarise  # numpy: only when judging
-
         cache = self._cache()
         pj = PairwiseJudge(self._judge(context), load_template(), method=self._opts["judge_method"],
                            swap=self._opts["swap"], seed=self._opts["order_seed"], cache=cache,
@@ -258,17 +216,20 @@ class AlpacaEval(Benchmark):
             method, verdicts = pj.judge_pairs([(d["prompt"], a, b) for d, a, b in zip(docs, firsts, seconds)])
             for rec, verdict in zip(records, verdicts):
                 rec.setdefault("judge", {})[name] = verdict
-            prefs = [v["preference"] for v in verdicts]
-            summary = summarise(prefs, [len(a) for a in firsts], [len(b) for b in seconds])
-            by_subset: dict[str, list] = {}
-            for rec, p in zip(records, prefs):
-                by_subset.setdefault(rec["subset"], []).append(p)
-            summary["by_subset"] = {s: head2head(ps) for s, ps in sorted(by_subset.items())}
+            from .metrics import comparison_summary  # numpy: only when judging
+
+            summary = comparison_summary(verdicts, firsts, seconds, [rec["subset"] for rec in records])
             summary["baseline"] = baseline or ("reference:" + (self._opts["data"] or REFERENCE_GENERATOR))
             result[name] = summary
         result["judge"] = self._judge_info(pj.judge, pj.calls, [cache], annotator=ANNOTATOR, method=method,
                                            swap=self._opts["swap"], order_seed=self._opts["order_seed"])
         return result
+
+    def score_files(self, context: RunContext, **kwargs: Any) -> dict[str, Any]:
+        """`harness score alpaca_eval --model-outputs A.json [--reference-outputs B.json] [--mode score]`."""
+        from .outputs import score_outputs
+
+        return score_outputs(self._judge(context), progress=context.progress, **kwargs)
 
 
 @hookimpl

@@ -103,3 +103,10 @@ class JudgeCache:
 
     def describe(self) -> dict[str, Any]:
         return {"path": str(self.path) if self.path else None, "hits": self.hits, "misses": self.misses}
+
+
+def cache_from_option(path: Any) -> JudgeCache:
+    """The judge cache named by option ``judge_cache`` (None: the default place; off: none)."""
+    if path is None:
+        return JudgeCache(default_cache_path())
+    return JudgeCache(None if str(path).lower() in OFF else path)

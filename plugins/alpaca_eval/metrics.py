@@ -125,3 +125,35 @@ def summarise(prefs: Sequence[float | None], len_1: Sequence[int], len_2: Sequen
     out["avg_length"] = float(np.mean(len_2)) if len(len_2) else None
     out["avg_length_baseline"] = float(np.mean(len_1)) if len(len_1) else None
     return out
+
+
+def sign_test(n_wins: int, n_losses: int, n_draws: int = 0) -> dict[str, Any]:
+    """The head-to-head against 50 % that harness.stats.win_rate_test gives a run (fractions):
+    win rate with draws counting half and its Wilson interval, and the two-sided exact sign test
+    on wins vs losses, ``2·Σ_{i≤min} C(n, i) / 2^n`` (draws left out). Here because a plug-in
+    imports only harness.api; tests check both give the same numbers."""
+    n = n_wins + n_losses + n_draws
+    if n == 0:
+        return {"value": None, "ci95": None, "n": 0, "p_value": None, "test": "sign_exact"}
+    decided, k = n_wins + n_losses, min(n_wins, n_losses)
+    p = 1.0 if decided == 0 else min(1.0, 2 * sum(math.comb(decided, i) for i in range(k + 1)) / 2 ** decided)
+    rate, z = (n_wins + 0.5 * n_draws) / n, 1.959963984540054
+    denom = 1 + z * z / n
+    centre = (rate + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(max(rate * (1 - rate) / n + z * z / (4 * n * n), 0.0))
+    return {"value": rate, "ci95": [max(0.0, centre - half), min(1.0, centre + half)], "n": n,
+            "p_value": p, "test": "sign_exact"}
+
+
+def comparison_summary(verdicts: Sequence[dict[str, Any]], firsts: Sequence[str], seconds: Sequence[str],
+                       subsets: Sequence[str]) -> dict[str, Any]:
+    """alpaca_eval's numbers for one head-to-head (output_1 = firsts, the baseline), per subset
+    too, and how many judgements failed (no usable preference: never counted as a loss)."""
+    prefs = [v["preference"] for v in verdicts]
+    summary = summarise(prefs, [len(a) for a in firsts], [len(b) for b in seconds])
+    by_subset: dict[str, list] = {}
+    for subset, p in zip(subsets, prefs):
+        by_subset.setdefault(subset, []).append(p)
+    summary["by_subset"] = {s: head2head(ps) for s, ps in sorted(by_subset.items())}
+    summary["judge_failed"] = sum(p is None for p in prefs)
+    return summary
