@@ -74,7 +74,7 @@ class Registry:
             self.plugins[name] = info
             try:
                 self.pm.register(importlib.import_module(module), name=name)
-            except _PLUGIN_ERRORS as exc:
+            except PLUGIN_ERRORS as exc:
                 self._fail(info, exc)
 
     def load_entry_points(self) -> None:
@@ -89,7 +89,7 @@ class Registry:
             self.plugins[ep.name] = info
             try:
                 self.pm.register(ep.load(), name=ep.name)
-            except _PLUGIN_ERRORS as exc:  # any import failure is reported, not raised
+            except PLUGIN_ERRORS as exc:  # any import failure is reported, not raised
                 self._fail(info, exc)
 
     def load_directory(self, directory: str | Path) -> None:
@@ -107,7 +107,7 @@ class Registry:
                 sys.modules[spec.name] = module  # type: ignore[union-attr]
                 spec.loader.exec_module(module)  # type: ignore[union-attr]
                 self.pm.register(module, name=file.stem)
-            except _PLUGIN_ERRORS as exc:
+            except PLUGIN_ERRORS as exc:
                 self._fail(info, exc)
 
     def collect(self) -> None:
@@ -128,7 +128,7 @@ class Registry:
 
             try:
                 impl.function(register=register)
-            except _PLUGIN_ERRORS as exc:
+            except PLUGIN_ERRORS as exc:
                 self._fail(info, exc)
         for impl in self.pm.hook.register_models.get_hookimpls():
             info = self.plugins[impl.plugin_name]
@@ -143,7 +143,7 @@ class Registry:
 
             try:
                 impl.function(register=register_backend)
-            except _PLUGIN_ERRORS as exc:
+            except PLUGIN_ERRORS as exc:
                 self._fail(info, exc)
 
     def _fail(self, info: PluginInfo, exc: BaseException) -> None:
@@ -165,8 +165,9 @@ def _version() -> str:
     return __version__
 
 
-# SystemExit too (a plug-in calling sys.exit() at import must not end harness); not KeyboardInterrupt.
-_PLUGIN_ERRORS = (Exception, SystemExit)
+# What a plug-in call may raise and harness survives (the engine uses it for every benchmark call):
+# SystemExit too (a plug-in calling sys.exit() must not end harness); not KeyboardInterrupt.
+PLUGIN_ERRORS = (Exception, SystemExit)
 _DEFAULT: Registry | None = None
 
 
@@ -177,8 +178,11 @@ def load_registry(plugins_dir: str | Path | None = None, extra: dict[str, Any] |
     registry.load_defaults()
     registry.load_entry_points()
     for name, plugin in (extra or {}).items():
-        registry.plugins[name] = PluginInfo(name=name, source="in process", module=type(plugin).__name__)
-        registry.pm.register(plugin, name=name)
+        info = registry.plugins[name] = PluginInfo(name=name, source="in process", module=type(plugin).__name__)
+        try:
+            registry.pm.register(plugin, name=name)
+        except PLUGIN_ERRORS as exc:
+            registry._fail(info, exc)
     if plugins_dir:
         registry.load_directory(plugins_dir)
     registry.collect()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from ..errors import HarnessError
 
 
 class HarnessGroup(click.Group):
-    """Turns HarnessError into ``error: ...`` on one line and exit code 2, no traceback."""
+    """Turns HarnessError and click's usage errors (a bad option value, an unknown option) into
+    ``error: ...`` on one line and exit code 2, no traceback and no usage block."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -21,11 +23,46 @@ class HarnessGroup(click.Group):
         except HarnessError as exc:
             if os.environ.get("HARNESS_DEBUG"):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {_one_line(str(exc))}", err=True)
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = f"`{exc.ctx.command_path} --help`" if exc.ctx else "`harness --help`"
+            click.echo(f"error: {_one_line(exc.format_message())}; see {where}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "unknown error"
+
+
+_DEVICE = re.compile(r"(cpu|cuda|cuda:\d+|mps|auto)")
+
+
+def device_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback for every ``--device``: cpu, cuda, cuda:N, mps or auto, checked (and the
+    accelerator's presence too) while parsing, before any model loads."""
+    if value is None:
+        return None
+    device = value.strip().lower()
+    if not _DEVICE.fullmatch(device):
+        raise HarnessError(f"--device {value!r}: expected cpu, cuda, cuda:N, mps or auto")
+    if device.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            raise HarnessError(f"--device {value}: {'no CUDA device' if not count else f'only {count} CUDA device(s)'}"
+                               " is visible; use --device cpu (or auto)")
+    elif device == "mps":
+        import torch
+
+        if not torch.backends.mps.is_available():
+            raise HarnessError(f"--device {value}: MPS is not available here; use --device cpu (or auto)")
+    return device
 
 
 def get_registry(ctx: click.Context):

@@ -10,7 +10,7 @@ from click.core import ParameterSource
 
 from ..errors import HarnessError
 from ..prompts.formats import BUILTIN_FORMATS
-from .common import load
+from .common import device_option, load
 
 FORMAT_HELP = ("Prompt format: " + ", ".join(BUILTIN_FORMATS) + ", or a .jinja file "
                "(default: the model's recorded format; ChatML for SmolLM2-Instruct; else alpaca).")
@@ -48,7 +48,8 @@ FORMAT_HELP = ("Prompt format: " + ", ".join(BUILTIN_FORMATS) + ", or a .jinja f
 @click.option("--grad-clip", type=float, default=1.0, show_default=True, help="Max gradient norm (0: off).")
 @click.option("--test-max-tokens", type=int, default=256, show_default=True,
               help="Max tokens of each test response (0: skip test responses).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, callback=device_option,
+              help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast (faster on CPUs with AVX512-BF16 and on GPUs).")
 @click.option("--quiet", is_flag=True, help="No progress bars or log echo.")
 @click.pass_context
@@ -92,7 +93,8 @@ def finetune(ctx: click.Context, model, data, fmt, template, out, epochs, lr, ba
 @click.option("--base", default=None, help="Base model to merge into [default: the one recorded in adapter.json].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where to write the merged plain checkpoint.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, callback=device_option,
+              help="cpu, cuda, cuda:N, mps or auto.")
 @click.pass_context
 def merge(ctx: click.Context, model: str, base: str | None, out: Path, device: str) -> None:
     """Merge LoRA adapters into their base model and write a plain harness checkpoint."""

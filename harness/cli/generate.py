@@ -7,7 +7,7 @@ import click
 
 from ..errors import HarnessError
 from ..prompts.formats import BUILTIN_FORMATS
-from .common import load
+from .common import device_option, load
 
 
 @click.command("generate")
@@ -21,7 +21,8 @@ from .common import load
 @click.option("--temperature", type=float, default=0.0, show_default=True, help="0: greedy.")
 @click.option("--seed", type=int, default=1234, show_default=True, help="Sampling seed.")
 @click.option("--max-tokens", type=int, default=256, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, callback=device_option,
+              help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--show-prompt", is_flag=True, help="Print the formatted prompt to stderr first.")
 @click.pass_context
 def generate(ctx: click.Context, prompt, model, input_, fmt, template, raw, temperature, seed, max_tokens,

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import HarnessError
-from .common import positive
+from .common import check_out_dir, positive
 
 
 @click.command("report")
@@ -19,6 +19,11 @@ def report(runs: tuple[Path, ...], out: Path | None, page_size: int) -> None:
     from ..report import compare_runs, render_report
 
     positive("--page-size", page_size)
+    for run in runs:
+        if not (run / "results.json").is_file():
+            raise HarnessError(f"{run}: no results.json there; pass a run directory written by `harness run`")
+    if out is not None or len(runs) == 1:
+        check_out_dir(out if out is not None else runs[0], "--out" if out is not None else "the run directory")
     if len(runs) == 1:
         index = render_report(runs[0], out, page_size=page_size)
     elif out is None:

