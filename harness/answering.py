@@ -1,0 +1,84 @@
+"""Asking a model for answers: each unique request once, from the cache where it can, the rest
+in chunks that are committed to the cache as they finish, sharded across torchrun's ranks.
+
+Why chunks: a run killed at 90% should lose one chunk, not 90%. A chunk is a few batches
+(``CHUNK_BATCHES * batch_size`` requests per rank), long enough that the backend still sorts
+and batches well; requests are ordered by kind and length first, so each chunk holds
+similar lengths and requests that share a prompt stay together (one forward pass).
+Answers never depend on how requests are split (``Model``'s contract), so a chunked,
+sharded or cached run scores exactly like one call.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .api import GenerateRequest, LoglikelihoodRequest, Model
+from .cache import RequestCache, request_key
+from .distributed import SINGLE, Dist
+
+CHUNK_BATCHES = 4
+
+
+def _answer(model: Model, requests: list) -> list:
+    """One model call per request kind, answers in the order of ``requests``."""
+    out: list[Any] = [None] * len(requests)
+    for kind, call in ((LoglikelihoodRequest, model.loglikelihood), (GenerateRequest, model.generate)):
+        idx = [i for i, r in enumerate(requests) if isinstance(r, kind)]
+        if idx:
+            for i, res in zip(idx, call([requests[i] for i in idx], progress=False)):
+                out[i] = res
+    return out
+
+
+def _order(req: Any) -> tuple:
+    if isinstance(req, LoglikelihoodRequest):
+        return (0, -len(req.context) - len(req.continuation), req.context, req.continuation)
+    return (1, -len(req.prompt) - req.max_tokens, req.prompt)
+
+
+def run_requests(model: Model, requests: list, progress: bool = True, *, cache: RequestCache | None = None,
+                 cache_model: str | None = None, dist: Dist = SINGLE, chunk_size: int = 32,
+                 stats: dict[str, int] | None = None) -> list:
+    """Answer a mixed list of requests, each unique request once, in the given order.
+
+    With ``cache`` and ``cache_model`` (the :func:`harness.cache.model_key` of ``model``),
+    cached answers are used and new ones committed chunk by chunk; ``stats`` gets
+    ``hits``/``misses`` (unique requests) added. Under torchrun (``dist``) rank 0 reads and
+    writes the cache, every rank answers its share of each chunk and gets all answers back.
+    """
+    unique: dict[Any, int] = {}
+    for req in requests:
+        unique.setdefault(req, len(unique))
+    keys = list(unique)
+    if not all(isinstance(k, (LoglikelihoodRequest, GenerateRequest)) for k in keys):
+        raise TypeError("a benchmark emitted a request that is neither loglikelihood nor generate")
+    dist.check_same("run_requests", keys)
+    answers: list[Any] = [None] * len(keys)
+    todo = list(range(len(keys)))
+    cached = cache is not None and cache_model is not None and dist.is_main
+    hashes = [request_key(k) for k in keys] if cached else []
+    if cached:
+        found = cache.get_many(cache_model, hashes)
+        todo = [i for i, h in enumerate(hashes) if h not in found]
+        answers = [found.get(h) for h in hashes]
+    if dist.active:
+        todo, answers = dist.broadcast((todo, answers))
+    if stats is not None:
+        stats["hits"] = stats.get("hits", 0) + len(keys) - len(todo)
+        stats["misses"] = stats.get("misses", 0) + len(todo)
+    todo.sort(key=lambda i: _order(keys[i]))
+    step = max(1, chunk_size) * dist.world_size
+    with tqdm(total=len(todo), disable=not (progress and dist.is_main), desc=model.info.spec, leave=False) as bar:
+        for start in range(0, len(todo), step):
+            chunk = todo[start:start + step]
+            lo, hi = dist.shard(chunk)
+            parts = dist.all_gather(_answer(model, [keys[i] for i in chunk[lo:hi]]))
+            got = [a for part in parts for a in part]  # contiguous shards, in rank order
+            for i, a in zip(chunk, got):
+                answers[i] = a
+            if cached:
+                cache.put_many(cache_model, [(hashes[i], a) for i, a in zip(chunk, got)])
+            bar.update(len(chunk))
+    return [answers[unique[r]] for r in requests]
