@@ -10,9 +10,11 @@ import click
 
 from .. import __version__
 from .common import HarnessGroup
+from .export import export
 from .finetune import finetune, merge
 from .generate import generate
 from .listing import plugins, tasks
+from .plugin import plugin
 from .report import report
 from .run import run
 from .score import score
@@ -29,7 +31,7 @@ def cli(ctx: click.Context, plugins_dir: str | None) -> None:
     ctx.obj = {"plugins_dir": plugins_dir}
 
 
-for _command in (run, score, plugins, tasks, report, finetune, generate, merge, serve_command):
+for _command in (run, score, plugins, tasks, report, finetune, generate, merge, serve_command, export, plugin):
     cli.add_command(_command)
 
 
