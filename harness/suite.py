@@ -12,8 +12,11 @@ class Selection:
     subsets: list[str] | None  # None: the benchmark's defaults
 
 
-def parse_suite(text: str, benchmarks: dict) -> list[Selection]:
-    """Validate every name before any model is loaded, so a typo costs nothing."""
+def parse_suite(text: str, benchmarks: dict, options: dict | None = None) -> list[Selection]:
+    """Validate every name before any model is loaded, so a typo costs nothing.
+
+    Subsets are checked by each benchmark's ``resolve_subsets`` (given its ``--option`` values),
+    so a benchmark may accept open-ended subsets (``lm-eval:<any lm-eval task>``)."""
     order: list[str] = []
     chosen: dict[str, list[str] | None] = {}
     for part in (p.strip() for p in text.split(",")):
@@ -26,28 +29,24 @@ def parse_suite(text: str, benchmarks: dict) -> list[Selection]:
                 f"--suite: unknown benchmark {name!r}{did_you_mean(name, benchmarks)}; "
                 f"installed: {known} (see `harness tasks`)"
             )
-        bench = benchmarks[name]
         if name not in chosen:
             order.append(name)
             chosen[name] = [] if subset else None
         if subset:
-            valid = list(bench.subsets) + list(getattr(bench, "groups", {}) or {})
-            if subset not in valid:
-                raise HarnessError(
-                    f"--suite: {name} has no subset {subset!r}{did_you_mean(subset, valid)}; "
-                    f"`harness tasks {name}` lists them"
-                )
-            group = (getattr(bench, "groups", {}) or {}).get(subset)
             current = chosen[name]
             if current is None:  # "mmlu,mmlu:x" means all of mmlu
                 continue
-            for s in group or [subset]:
-                if s not in current:
-                    current.append(s)
+            current.append(subset)
         else:
             chosen[name] = None
     if not order:
         raise HarnessError("--suite is empty; name at least one benchmark, e.g. --suite mmlu,squad")
+    for name in order:
+        asked = chosen[name]
+        if asked is not None:
+            resolve = getattr(benchmarks[name], "resolve_subsets", None)
+            opts = dict((options or {}).get(name, {}))
+            chosen[name] = list(resolve(asked, opts)) if resolve else asked
     return [Selection(name, chosen[name]) for name in order]
 
 

@@ -21,7 +21,7 @@ class BenchmarkConfig:
     """Per-run options the engine hands to a benchmark."""
 
     subsets: list[str] | None = None  # None: the benchmark's defaults
-    limit: int | None = None  # per subset, as lm-eval's --limit
+    limit: int | float | None = None  # per subset, as lm-eval's --limit (a float < 1: a fraction)
     num_fewshot: int | None = None  # None: the benchmark's default
     seed: int = 1234
     data_dir: str | None = None  # local copy of the full data set
@@ -61,6 +61,25 @@ class Benchmark(ABC):
     groups: dict[str, list[str]] = {}  # group name -> subsets (e.g. MMLU categories)
     instruction_following: bool = False  # generate prompts are instructions: each model gets its own format
     requires_code_execution: bool = False  # runs generated code: needs --allow-code-execution, checked up front
+
+    def resolve_subsets(self, names: list[str], options: dict[str, Any]) -> list[str]:
+        """Check the subsets ``--suite name:a,name:b`` asked for and return the ones to run.
+
+        Default: each name must be in :attr:`subsets` or :attr:`groups` (a group expands to its
+        members). Override for open-ended subsets (lm-eval's task names); ``options`` are this
+        benchmark's ``--option`` values. Raise :class:`HarnessError` naming a bad one.
+        """
+        from ..errors import HarnessError, did_you_mean
+
+        groups = dict(self.groups or {})
+        valid = list(self.subsets) + list(groups)
+        out: list[str] = []
+        for name in names:
+            if name not in valid:
+                raise HarnessError(f"--suite: {self.name} has no subset {name!r}{did_you_mean(name, valid)}; "
+                                   f"`harness tasks {self.name}` lists them")
+            out += [s for s in groups.get(name) or [name] if s not in out]
+        return out
 
     @abstractmethod
     def instances(self, config: BenchmarkConfig) -> Iterable[Instance]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -104,7 +105,7 @@ def data_dir(config: BenchmarkConfig, bench: str) -> Path | None:
     return path
 
 
-def effective_limit(config: BenchmarkConfig, bundled_data: bool, default: int) -> int | None:
+def effective_limit(config: BenchmarkConfig, bundled_data: bool, default: int) -> int | float | None:
     """``--limit`` if given; else ``default`` on the bundled subset (keeps the default run short), else all."""
     if config.limit is not None:
         if config.limit < 0:
@@ -134,7 +135,12 @@ def select_subsets(
     return [s for s in available if s in wanted]
 
 
-def take(items: Iterable[Any], limit: int | None) -> list[Any]:
-    """The first ``limit`` items (all when None), as lm-eval's ``--limit``."""
+def take(items: Iterable[Any], limit: int | float | None) -> list[Any]:
+    """The first ``limit`` items (all when None), as lm-eval's ``--limit``: a float below 1 is a
+    fraction of the items, rounded up."""
     out = list(items)
-    return out if limit is None else out[:limit]
+    if limit is None:
+        return out
+    if isinstance(limit, float) and limit < 1.0:
+        limit = math.ceil(len(out) * limit)
+    return out[:int(limit)]

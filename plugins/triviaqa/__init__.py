@@ -29,7 +29,7 @@ from harness.api import (
     RunContext,
     hookimpl,
 )
-from harness.api.data import bundled, iter_jsonl, read_json, read_text
+from harness.api.data import bundled, iter_jsonl, read_json, read_text, take
 
 from .metric import evaluate_official, lmeval_exact_match, lmeval_filter, make_doc, official_scores
 
@@ -181,7 +181,7 @@ class TriviaQA(Benchmark):
         default = None if (config.full or config.data_dir) else DEFAULT_LIMIT
         limit = config.limit if config.limit is not None else default
         docs = self.load(config)
-        for doc in docs[:limit] if limit is not None else docs:
+        for doc in take(docs, limit):
             q = doc["question"]
             prompt = f"Question: {q}?\nAnswer:" if style == "lmeval" else f"Question: {q}\nAnswer:"
             yield Instance(doc_id=doc["id"], subset=SUBSET, doc=doc, prompt=prompt, target=doc["aliases"],
