@@ -105,17 +105,37 @@ def run_copy(tmp_path) -> Path:
     return dst
 
 
+def holm(ps: list[float]) -> list[float]:
+    """Holm's step-down adjustment, written out independently of harness.stats."""
+    order = sorted(range(len(ps)), key=lambda i: ps[i])
+    out, running = [0.0] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
+        out[i] = running
+    return out
+
+
 def test_summary_numbers_equal_results_json(report: Path) -> None:
+    """Every metric row and the judged win rate (a row of its own) with one Holm family."""
     results = json.loads((FIXTURE / "results.json").read_text())
     rows = metric_rows(parse(report / "index.html"))
     expected = {(b, m) for b, r in results["benchmarks"].items() for m in r["metrics"]}
-    assert set(rows) == expected
+    assert set(rows) == expected | {("alpaca_eval", "win rate vs base")}
+    # alpaca_eval model vs base: 3 wins, 1 loss, 1 draw -> 3.5/5, sign test on 3 vs 1
+    win_p = 2 * (math.comb(4, 0) + math.comb(4, 1)) / 2 ** 4
+    metrics = [(b, m) for b, r in results["benchmarks"].items() for m in r["metrics"]]
+    family = [results["benchmarks"][b]["metrics"][m]["delta"]["p_value"] for b, m in metrics] + [win_p]
+    adjusted = dict(zip(metrics + [("alpaca_eval", "win rate vs base")], holm(family)))
     for (bench, metric), tr in rows.items():
-        entry = results["benchmarks"][bench]["metrics"][metric]
         got = [v for v in cell_values(tr) if v is not None]
+        if metric == "win rate vs base":
+            assert got == pytest.approx([0.7, 0.2, win_p, adjusted[(bench, metric)]])
+            assert "sign_exact" in tr.text()
+            continue
+        entry = results["benchmarks"][bench]["metrics"][metric]
         delta = entry["delta"]
-        assert got == [entry["base"]["value"], entry["model"]["value"], delta["value"], delta["p_value"],
-                       delta["p_value_holm"]]
+        assert got == pytest.approx([entry["base"]["value"], entry["model"]["value"], delta["value"],
+                                     delta["p_value"], adjusted[(bench, metric)]])
         text = tr.text()
         assert f"{entry['model']['value']:.4f}" in text and f"{delta['value']:+.4f}" in text
         assert delta["test"] in text
@@ -130,7 +150,7 @@ def test_verdicts_follow_direction_and_holm(report: Path) -> None:
     assert "▼" in rows[("alpaca_eval", "length")].text()
     assert rows[("squad", "f1")].attrs["class"] == "v-ns"
     note = parse(report / "index.html").find_all("p", id="holm-note")[0].text()
-    assert "Holm" in note and "5 comparisons" in note
+    assert "Holm" in note and "6 comparisons" in note and "win rates included" in note
 
 
 def test_pvalue_equals_independent_mcnemar(report: Path) -> None:

@@ -248,7 +248,12 @@ def test_compare_three_runs(tmp_path: Path) -> None:
         "r_high", "r_mid", "r_low"]
     assert [tr.attrs["data-label"] for tr in board if tr.attrs["class"] == "role-base"] == ["smollm2-135m (base)"]
     assert len(board) == 4 and labels[0] == "r_high"
-    assert len(doc.find_all("svg")) == 5  # one chart per benchmark metric
+    assert len(doc.find_all("svg")) == 6  # one chart per benchmark metric, and the judged win rate
+    heads = [th.text() for th in doc.find_all("th")]
+    assert any("win rate vs base" in h for h in heads)
+    # each run's own verdict counts its 5 metric deltas and the judged win rate (3-1-1: 0.7, p 0.625)
+    verdicts = [span.text() for span in doc.find_all("span") if "verdict" in span.attrs.get("class", "")]
+    assert len(verdicts) == 3 and all("of 6 comparisons" in v for v in verdicts)
     links = [a.attrs["href"] for a in doc.find_all("a") if a.attrs.get("href", "").endswith("index.html")]
     assert "../r_low/index.html" in links
 

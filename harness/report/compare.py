@@ -14,6 +14,7 @@ from typing import Any
 
 from . import svg
 from .run import Run, interval, num
+from .verdict import headline, judge_rows, verdict_rows
 
 
 def _entries(runs: list[Run]) -> list[dict[str, Any]]:
@@ -43,7 +44,28 @@ def _columns(runs: list[Run]) -> list[dict[str, Any]]:
                 if isinstance(entry, dict):
                     cols.setdefault((bench, metric), {"bench": bench, "metric": metric,
                                                       "hib": bool(entry.get("higher_is_better", True))})
+        for row in judge_rows(run.results):  # judged win rates rank like any other score
+            cols.setdefault((row.bench, row.metric), {"bench": row.bench, "metric": row.metric, "hib": True,
+                                                      "judged": True})
     return list(cols.values())
+
+
+def _entry(run: Run, role: str, col: dict[str, Any]) -> dict[str, Any]:
+    """One cell's ``{"value", "ci95"}``: a metric of the role, or the model's judged win rate."""
+    if col.get("judged"):
+        if role != "model":
+            return {}
+        row = next((r for r in judge_rows(run.results) if (r.bench, r.metric) == (col["bench"], col["metric"])),
+                   None)
+        return row.model or {} if row else {}
+    return (((run.results["benchmarks"].get(col["bench"]) or {}).get("metrics") or {})
+            .get(col["metric"]) or {}).get(role) or {}
+
+
+def _verdict(run: Run) -> str:
+    """The run's own verdict over every comparison it made, judged win rates included."""
+    rows, _ = verdict_rows(run)
+    return headline(rows) if run.has_base or judge_rows(run.results) else ""
 
 
 def _ranks(values: list[float | None], hib: bool) -> list[float | None]:
@@ -87,8 +109,7 @@ def compare_context(runs: list[Run], out_dir: Path) -> dict[str, Any]:
     for j, col in enumerate(cols):
         values = []
         for i, e in enumerate(entries):
-            entry = (((e["run"].results["benchmarks"].get(col["bench"]) or {}).get("metrics") or {})
-                     .get(col["metric"]) or {}).get(e["role"]) or {}
+            entry = _entry(e["run"], e["role"], col)
             v = num(entry.get("value"))
             lo, hi = interval(entry)
             values.append(v)
@@ -104,6 +125,7 @@ def compare_context(runs: list[Run], out_dir: Path) -> dict[str, Any]:
                       "fingerprint": e["info"].get("fingerprint") or "", "cells": table[i],
                       "avg_rank": sum(ranks) / len(ranks) if ranks else None, "n_ranked": len(ranks),
                       "created": e["run"].results.get("created") or "",
+                      "verdict": _verdict(e["run"]) if e["role"] == "model" else "",
                       "href": os.path.relpath(report, out_dir) if report.is_file() else None})
     board.sort(key=lambda b: (b["avg_rank"] is None, b["avg_rank"] or 0.0, b["role"] != "model"))
     charts = []

@@ -41,13 +41,18 @@ def verdict_text(row: Row) -> str:
     return {"better": "model better", "worse": "model worse", "ns": "not significant"}.get(row.verdict, "")
 
 
-def summary_markdown(run: Run, rows: list[Row], note: str, headline: str) -> str:
+def summary_markdown(run: Run, rows: list[Row], note: str, headline: str, judge_lines: list[str] | None = None,
+                     judge_checks: list[dict[str, Any]] | None = None) -> str:
     models = run.results.get("models", {})
     model = (models.get("model") or {}).get("spec") or "model"
     base = (models.get("base") or {}).get("spec")
     lines = [f"## harness: {md_cell(model)}" + (f" vs base {md_cell(base)}" if base else ""), ""]
     if headline:
         lines += [f"**{md_cell(headline)}**", ""]
+    lines += [f"- {md_cell(line)}" for line in judge_lines or []] + ([""] if judge_lines else [])
+    for check in judge_checks or []:  # a judge at chance: its verdicts are not evidence
+        mark = "" if check["reliable"] else "> ⚠ "
+        lines += [f"{mark}judge {md_cell(check['spec'])} ({md_cell(check['bench'])}): {md_cell(check['text'])}", ""]
     errors = [(b, r["error"]) for b, r in run.results["benchmarks"].items() if r.get("error")]
     errors += [(f"plug-in {p.get('plugin', '?')}", p.get("error", "")) for p in run.results.get("plugin_errors") or []]
     for where, err in errors:

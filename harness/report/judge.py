@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .run import fmt, num
+from .run import fmt, fmt_p, num
 
 PRIMARY = ("model_vs_base", "model_vs_reference")
 _LC_KEYS = ("length_controlled_winrate_local", "length_controlled_winrate", "lc_win_rate",
@@ -23,6 +23,7 @@ _LC_KEYS = ("length_controlled_winrate_local", "length_controlled_winrate", "lc_
 _FLAT_KEYS = {"win_rate", "standard_error", "n_wins", "n_wins_base", "n_draws", "n_total", "n", "wins", "losses",
               "ties", "by_subset", "discrete_win_rate", "n_unparseable", "avg_length", "avg_length_baseline",
               "baseline", *_LC_KEYS, *(f"{k}_note" for k in _LC_KEYS), *(f"{k}_weights" for k in _LC_KEYS)}
+SCORE_PASS = 50  # score mode without a base: a 0-100 judge score counts as correct from here
 _MAX_VERDICTS = 3000  # rows on the benchmark page; the sample browser has every one
 
 
@@ -47,7 +48,7 @@ def _raw_text(raw: Any) -> str:
 def _from_preference(verdict: dict, evaluated: str, baseline: str) -> tuple[str, str, float | None]:
     pref = num(verdict.get("preference"))
     if pref is None:
-        winner = "unparseable"
+        winner = "judge failed"
     elif abs(pref - 1.5) < 1e-9:
         winner = "tie"
     else:
@@ -60,11 +61,13 @@ def _from_preference(verdict: dict, evaluated: str, baseline: str) -> tuple[str,
 
 def verdict(judge: Any) -> tuple[str | None, str]:
     """(winner, text) of one record's ``judge`` field; winner is "model", "base",
-    "reference", "tie", "unparseable" or whatever a simpler plug-in wrote."""
+    "reference", "tie", "judge failed" or whatever a simpler plug-in wrote."""
     if judge is None:
         return None, ""
     if not isinstance(judge, dict):
         return None, judge if isinstance(judge, str) else str(judge)
+    if isinstance(judge.get("score"), dict):
+        return _score_verdict(judge["score"])
     comps = _comparisons(judge)
     if comps:
         name = next((k for k in PRIMARY if k in comps), next(iter(comps)))
@@ -81,9 +84,30 @@ def verdict(judge: Any) -> tuple[str | None, str]:
     return winner, text
 
 
+def _score_verdict(scores: dict) -> tuple[str, str]:
+    """Score mode (0–100 per system): the higher score wins; a reply that is no score is
+    "judge failed" with the raw reply, never a wrong answer."""
+    parts = {role: v for role, v in scores.items() if isinstance(v, dict)}
+    text = " / ".join(f"{role}: " + (f"score {v['score']}" if v.get("score") is not None
+                                       else f"judge failed, replied {_raw_text(v.get('raw'))!r}")
+                      for role, v in parts.items())
+    values = {role: num(v.get("score")) for role, v in parts.items()}
+    if not values or any(v is None for v in values.values()):
+        return "judge failed", text
+    if len(values) == 1:
+        return "score", text
+    m, b = values.get("model"), values.get("base")
+    if m is None or b is None:
+        return "score", text
+    return ("model" if m > b else "base" if b > m else "tie"), text
+
+
 def status(judge: Any) -> str:
     """I (judge prefers the model), R (prefers its opponent), T (tie), ? (no usable verdict)."""
     winner = (verdict(judge)[0] or "").strip().lower()
+    if winner == "score":  # one system scored 0-100 against the expected output: correct from 50 up
+        score = num(next(iter(judge["score"].values())).get("score"))
+        return "C" if score is not None and score >= SCORE_PASS else "X"
     if winner == "model":
         return "I"
     if winner in ("base", "reference"):
@@ -130,7 +154,18 @@ def _comparison(name: str, s: dict) -> dict[str, Any]:
             "wins": wins, "losses": losses, "draws": draws, "n": s.get("n_total", s.get("n")),
             "unparseable": s.get("n_unparseable"), "avg_length": num(s.get("avg_length")),
             "avg_length_baseline": num(s.get("avg_length_baseline")), "baseline": s.get("baseline"),
-            "by_subset": by_subset}
+            "by_subset": by_subset, "test_text": _test_text(s.get("verdict")),
+            "judge_failed": s.get("judge_failed", s.get("n_unparseable"))}
+
+
+def _test_text(v: Any) -> str:
+    """The head-to-head against 50 %: win rate with draws half, its interval, the sign test."""
+    if not isinstance(v, dict) or not isinstance(v.get("delta"), dict) or not v.get("ci95"):
+        return ""
+    lo, hi = v["ci95"]
+    p_adj = v["delta"].get("p_value_holm")
+    return (f"{100 * v['value']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] with draws counted half; exact sign test "
+            f"against 50 %: p = {fmt_p(v['delta'].get('p_value'))}" + (f" (Holm {fmt_p(p_adj)})" if p_adj else ""))
 
 
 def _flat(d: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -183,7 +218,9 @@ def section(res: dict, records: list[dict]) -> dict[str, Any] | None:
         verdicts.append({"i": i, "id": str(r.get("doc_id", i)), "prompt": str(r.get("prompt", ""))[:300],
                          "winner": winner or "–", "symbol": {"I": "▲", "R": "▼", "T": "="}.get(st, ""),
                          "status": st, "text": text})
-    if not comparisons and not scores and not verdicts and not details:
+    if not comparisons and not scores and not verdicts and not details:  # nothing judged
         return None
-    return {"comparisons": comparisons, "scores": scores, "details": details,
+    judge = pairwise.get("judge") if isinstance(pairwise.get("judge"), dict) else {}
+    check = judge.get("check") if isinstance(judge.get("check"), dict) else None
+    return {"comparisons": comparisons, "scores": scores, "details": details, "check": check,
             "verdicts": verdicts[:_MAX_VERDICTS], "n_verdicts": len(verdicts)}

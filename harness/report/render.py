@@ -45,7 +45,6 @@ from .run import (
     num,
     primary_metric,
     slice_rows,
-    summary_rows,
 )
 from .samples import (
     PAGE_SIZE,
@@ -58,6 +57,7 @@ from .samples import (
     slug,
     status_labels,
 )
+from .verdict import headline, judge_checks, judge_lines, judge_rows, verdict_rows
 
 __all__ = ["compare_runs", "render_report"]
 
@@ -81,19 +81,6 @@ def _static(name: str) -> str:
 
 def _render(template: str, **ctx: Any) -> str:
     return environment().get_template(template).render(**ctx)
-
-
-def headline(rows: list[Row], has_base: bool) -> str:
-    """One sentence that answers "did fine-tuning help?" before any table is read."""
-    if not has_base:
-        return ""
-    tested = [r for r in rows if r.delta is not None]
-    if not tested:
-        return "No paired comparisons were possible (no per-sample scores for both models)."
-    better = sum(r.verdict == "better" for r in tested)
-    worse = sum(r.verdict == "worse" for r in tested)
-    return (f"Model significantly better on {better}, worse on {worse}, "
-            f"no significant difference on {len(tested) - better - worse} of {len(tested)} comparisons.")
 
 
 def _strip_span(rows: list[Row]) -> float:
@@ -211,8 +198,10 @@ def render_report(run_dir: Path, out_dir: Path | None = None, page_size: int = P
     out = Path(out_dir) if out_dir is not None else run.dir
     out.mkdir(parents=True, exist_ok=True)
     fill_missing_deltas(run)
-    rows, note = summary_rows(run)
-    head = headline(rows, run.has_base)
+    rows, note = verdict_rows(run)
+    judged = bool(judge_rows(run.results))
+    head = headline(rows) if run.has_base or judged else ""
+    lines, checks = judge_lines(run.results, rows), judge_checks(run.results)
     tmp = Path(tempfile.mkdtemp(prefix=".report-new-", dir=out))
     publish(tmp)
     try:
@@ -226,10 +215,10 @@ def render_report(run_dir: Path, out_dir: Path | None = None, page_size: int = P
                     benches=list(run.results["benchmarks"]), has_finetune=ft_exists, page_size=page_size,
                     root="", rows=rows, note=note, headline=head, has_base=run.has_base, errors=_errors(run),
                     cfg=_config_context(run), samples=sample_info, span=_strip_span(rows),
-                    strip=strip, results=run.results, judges=_judges(run),
+                    strip=strip, results=run.results, judges=_judges(run), judge_lines=lines, judge_checks=checks,
                     ci_methods=sorted({str(r.delta["ci_method"]) for r in rows
                                        if r.delta and r.delta.get("ci_method")}))
-    atomic_write_text(out / "summary.md", summary_markdown(run, rows, note, head))
+    atomic_write_text(out / "summary.md", summary_markdown(run, rows, note, head, lines, checks))
     slices = [r for name, res in run.results["benchmarks"].items() for key in ("groups", "subsets")
               for r in slice_rows(name, res, key)]
     atomic_write_text(out / "results.csv", results_csv(rows + slices))
