@@ -16,6 +16,7 @@ from .generate import generate
 from .listing import plugins, tasks
 from .plugin import plugin
 from .report import report
+from .review import review
 from .run import run
 from .score import score
 from .serve import serve_command
@@ -31,7 +32,7 @@ def cli(ctx: click.Context, plugins_dir: str | None) -> None:
     ctx.obj = {"plugins_dir": plugins_dir}
 
 
-for _command in (run, score, plugins, tasks, report, finetune, generate, merge, serve_command, export, plugin):
+for _command in (run, score, plugins, tasks, report, finetune, generate, merge, serve_command, export, plugin, review):
     cli.add_command(_command)
 
 
