@@ -28,7 +28,7 @@ from harness_plugins import squad
 from harness_plugins.squad import Squad, SquadV2
 
 DATA = Path(__file__).parent / "data" / "squad"
-BUNDLE = Path(str(importlib.resources.files("harness_tasks") / "squad" / "dev-v1.1-first200.json"))
+BUNDLE = Path(__file__).parent / "data" / "squad" / "dev-v1.1-first200.json"
 V2, V2_PREDS, V2_NA = DATA / "dev-v2.0-mini.json", DATA / "preds-v2.0-mini.json", DATA / "na-prob-v2.0-mini.json"
 
 # evaluate-v2.0.py dev-v2.0-mini.json preds-v2.0-mini.json
@@ -150,8 +150,10 @@ def test_bundled_v1_default_limit_and_data_dir(tmp_path):
     default = list(Squad().instances(BenchmarkConfig()))
     assert len(default) == squad.DEFAULT_LIMIT and {i.subset for i in default} == {"squad"}
     assert default[0].doc_id == "56be4db0acb8001400a502ec" and default[0].target == ["Denver Broncos"] * 3
+    assert len({i.doc["title"] for i in default}) == 48  # spread over all 48 articles, not one
     assert all(len(i.requests) == 1 and i.requests[0].stop == ("\n",) for i in default)
-    assert len(list(Squad().instances(BenchmarkConfig(limit=500)))) == 200
+    everything = list(Squad().instances(BenchmarkConfig(limit=20000)))
+    assert len(everything) == 10570 and len({i.doc_id for i in everything}) == 10570
     shutil.copy(BUNDLE, tmp_path / "dev-v1.1.json")  # --data-dir DIR holding the official file name
     assert len(list(Squad().instances(BenchmarkConfig(data_dir=str(tmp_path))))) == 200
     opt = next(iter(Squad().instances(BenchmarkConfig(limit=1, options={"max_tokens": 8}))))
