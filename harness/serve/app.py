@@ -84,6 +84,8 @@ class App:
         self.api_key, self.limits = api_key, limits or Limits()
         self.lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(self.limits.max_queue)
+        self._counter = threading.Lock()
+        self.active = 0  # requests admitted: waiting for or using the model (GET /health shows it)
 
     def handle(self, route: str, body: dict[str, Any], call: Call | None = None) -> dict[str, Any]:
         """Answer ``body`` on ``route`` ("completions" or "chat"): checked, queued, bounded."""
@@ -92,6 +94,8 @@ class App:
         if not self.slots.acquire(blocking=False):
             raise ApiError(503, f"the server is full ({self.limits.max_queue} requests queued); retry later",
                            "server_error", {"Retry-After": "1"})
+        with self._counter:
+            self.active += 1
         try:
             self._wait_for_model(call)
             try:
@@ -102,6 +106,8 @@ class App:
             finally:
                 self.lock.release()
         finally:
+            with self._counter:
+                self.active -= 1
             self.slots.release()
 
     def _wait_for_model(self, call: Call) -> None:

@@ -15,6 +15,7 @@ import select
 import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,6 +29,7 @@ from .request import ApiError
 ROUTES = {"/v1/models": "GET", "/models": "GET", "/health": "GET", "/v1/health": "GET",
           "/v1/completions": "POST", "/completions": "POST",
           "/v1/chat/completions": "POST", "/chat/completions": "POST"}
+LINGER_BYTES, LINGER_SECONDS = 16 * 1024 * 1024, 2.0  # what an error answer may drain of an unread body
 
 
 def _error_body(code: int, message: str, kind: str) -> bytes:
@@ -42,6 +44,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "harness-serve"
     protocol_version = "HTTP/1.1"
     server: Server
+    _body_unread = False
 
     def setup(self) -> None:
         self.timeout = self.server.app.limits.idle_timeout  # slow senders do not hold a thread for ever
@@ -66,6 +69,25 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
         except OSError:  # the client is gone
             self.close_connection = True
+            return
+        if code >= 400 and self._body_unread:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Read and drop an unread body (bounded) before closing: closing on unread data sends a
+        reset, and the client, still sending, would never see the error answer."""
+        self._body_unread = False
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(1.0)
+            left, end = LINGER_BYTES, time.monotonic() + LINGER_SECONDS
+            while left > 0 and time.monotonic() < end:
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
 
     def _error(self, code: int, message: str, kind: str = "invalid_request_error",
                headers: dict[str, str] | None = None) -> None:
@@ -73,6 +95,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (bad request line, unknown method, huge headers) as JSON too."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:  # http.server's answer to an unknown method
+            code, message = 405, f"method {self.command} is not supported"
         self._error(code, message or HTTPStatus(code).phrase, "invalid_request_error" if code < 500 else "server_error")
 
     def _peer_gone(self) -> bool:
@@ -109,6 +133,7 @@ class Handler(BaseHTTPRequestHandler):
             data = self.rfile.read(length)
         except TimeoutError:
             raise ApiError(408, f"the body did not arrive within {limits.idle_timeout:g}s") from None
+        self._body_unread = False
         if len(data) < length:
             raise ClientGone
         try:
@@ -122,6 +147,8 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         app: App = self.server.app
         method = self.command
+        self._body_unread = method in ("POST", "PUT", "PATCH") and (
+            self.headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in self.headers)
         if app.api_key and not hmac.compare_digest(self.headers.get("Authorization", "").encode("utf-8", "replace"),
                                                    f"Bearer {app.api_key}".encode()):
             return self._error(401, "missing or wrong API key", "authentication_error")
@@ -136,7 +163,7 @@ class Handler(BaseHTTPRequestHandler):
             if path.endswith("models"):
                 return self._send(200, {"object": "list", "data": [{"id": app.name, "object": "model",
                                                                      "owned_by": "harness"}]})
-            return self._send(200, {"status": "ok"})
+            return self._send(200, {"status": "ok", "active_requests": app.active, "max_queue": app.limits.max_queue})
         try:
             body = self._read_json()
             answer = app.handle("chat" if path.endswith("chat/completions") else "completions", body,
