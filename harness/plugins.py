@@ -29,6 +29,7 @@ DEFAULT_PLUGINS = (
     "harness.models.backends.native",
     "harness.models.backends.hf",
     "harness.models.backends.openai",
+    "harness.models.backends.peft",
 )
 
 

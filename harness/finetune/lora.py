@@ -5,8 +5,11 @@ A frozen ``nn.Linear`` W is wrapped as ``y = W x + (alpha / r) * B (A x)`` with 
 training starts exactly at the base model). Only A and B train, which is what makes
 CPU fine-tuning of a 135M model fit in minutes.
 
-Adapters are saved on their own (``adapter.safetensors`` + ``adapter.json``, a few MB)
-and merged into a plain module with :func:`merge_lora` (``W' = W + (alpha / r) B A``)
+Adapters are saved on their own (a few MB) in two layouts side by side: PEFT's
+(``adapter_config.json`` + ``adapter_model.safetensors``, tensors named
+``base_model.model.<layer>.lora_A.weight``), so ``peft.PeftModel.from_pretrained(hf_base, dir)``
+loads them, and harness's (``adapter.json`` with the prompt format and base fingerprint +
+``adapter.safetensors``). Either is read back (older checkpoints have only harness's). They are merged into a plain module with :func:`merge_lora` (``W' = W + (alpha / r) B A``)
 so a fine-tuned checkpoint loads with no LoRA code at all.
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,9 @@ from ..errors import HarnessError
 
 ADAPTER_WEIGHTS = "adapter.safetensors"
 ADAPTER_CONFIG = "adapter.json"
+PEFT_WEIGHTS = "adapter_model.safetensors"
+PEFT_CONFIG = "adapter_config.json"
+PEFT_KEY = re.compile(r"^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$")
 HEAD_NAMES = ("lm_head", "out_head", "head")
 GROUPS = {"attn": ("attn",), "mlp": ("mlp", "feed_forward", "ff")}
 
@@ -170,27 +177,47 @@ def merge_lora(module: nn.Module) -> nn.Module:
 
 
 def save_adapter(module: nn.Module, cfg: LoRAConfig, out_dir: Path, meta: dict[str, Any]) -> None:
-    """Write ``adapter.safetensors`` and ``adapter.json`` (LoRA config + base model + format)."""
+    """Write the adapter in PEFT's layout and harness's (see the module docstring)."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_file(lora_state_dict(module), str(out_dir / ADAPTER_WEIGHTS))
-    (out_dir / ADAPTER_WEIGHTS).chmod(0o644)  # safetensors writes 0600
+    state = lora_state_dict(module)
+    save_file(state, str(out_dir / ADAPTER_WEIGHTS))
+    save_file({f"base_model.model.{k}.weight": v for k, v in state.items()}, str(out_dir / PEFT_WEIGHTS),
+              metadata={"format": "pt"})
+    for name in (ADAPTER_WEIGHTS, PEFT_WEIGHTS):
+        (out_dir / name).chmod(0o644)  # safetensors writes 0600
     (out_dir / ADAPTER_CONFIG).write_text(json.dumps({"lora": asdict(cfg), **meta}, indent=2) + "\n")
+    base = (meta.get("base_model") or {}).get("spec") or ""
+    mcfg = getattr(module, "config", None)
+    arch = getattr(mcfg, "arch", None) or getattr(mcfg, "model_type", "")
+    peft = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": cfg.rank, "lora_alpha": cfg.alpha,
+            "target_modules": list(cfg.layers), "lora_dropout": 0.0, "bias": "none",
+            "fan_in_fan_out": arch == "gpt2",  # transformers' GPT-2 stores these layers as Conv1D
+            "base_model_name_or_path": base.split(":", 1)[1] if base.startswith(("native:", "hf:")) else base,
+            "inference_mode": True, "init_lora_weights": True, "use_rslora": False, "use_dora": False,
+            "modules_to_save": None, "layers_to_transform": None, "rank_pattern": {}, "alpha_pattern": {},
+            "revision": None}
+    (out_dir / PEFT_CONFIG).write_text(json.dumps(peft, indent=2) + "\n")
 
 
 def find_adapter(path: str | Path) -> Path | None:
-    """The adapter dir for ``path``: itself, or its ``adapter/`` subdir (a finetune output)."""
+    """The adapter dir for ``path``: itself, or its ``adapter/`` subdir (a finetune output);
+    harness's layout or PEFT's."""
     p = Path(path)
     for cand in (p, p / "adapter"):
-        if (cand / ADAPTER_CONFIG).is_file() and (cand / ADAPTER_WEIGHTS).is_file():
-            return cand
+        for conf, weights in ((ADAPTER_CONFIG, ADAPTER_WEIGHTS), (PEFT_CONFIG, PEFT_WEIGHTS)):
+            if (cand / conf).is_file() and (cand / weights).is_file():
+                return cand
     return None
 
 
 def read_adapter(adapter_dir: Path) -> tuple[LoRAConfig, dict[str, Any], dict[str, torch.Tensor]]:
+    """``(config, metadata, {"<layer>.lora_A": tensor, ...})`` from harness's layout, else PEFT's."""
     from safetensors.torch import load_file
 
+    if not (adapter_dir / ADAPTER_CONFIG).is_file() and (adapter_dir / PEFT_CONFIG).is_file():
+        return read_peft_adapter(adapter_dir)
     try:
         meta = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())
         cfg = LoRAConfig(**meta.pop("lora"))
@@ -198,3 +225,36 @@ def read_adapter(adapter_dir: Path) -> tuple[LoRAConfig, dict[str, Any], dict[st
         raise HarnessError(f"{adapter_dir / ADAPTER_CONFIG}: not a harness adapter config ({e}); "
                            "re-run harness finetune with --lora-rank") from None
     return cfg, meta, load_file(str(adapter_dir / ADAPTER_WEIGHTS))
+
+
+def read_peft_adapter(adapter_dir: Path) -> tuple[LoRAConfig, dict[str, Any], dict[str, torch.Tensor]]:
+    """A PEFT LoRA adapter as harness's: plain LoRA on linear layers only (no DoRA, per-layer ranks,
+    bias or extra trained modules); rsLoRA's ``alpha / sqrt(r)`` becomes an equivalent alpha."""
+    from safetensors.torch import load_file
+
+    file = adapter_dir / PEFT_CONFIG
+    try:
+        pc = json.loads(file.read_text())
+        rank, alpha = int(pc["r"]), float(pc["lora_alpha"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise HarnessError(f"{file}: not a PEFT adapter config ({e}); save it with PeftModel.save_pretrained") from None
+    if pc.get("peft_type", "LORA") != "LORA":
+        raise HarnessError(f"{file}: peft_type {pc.get('peft_type')!r}; harness applies LORA adapters only")
+    for key, ok in (("use_dora", False), ("bias", "none"), ("modules_to_save", None), ("rank_pattern", {}),
+                    ("alpha_pattern", {})):
+        if pc.get(key, ok) not in (ok, None, [], {}):
+            raise HarnessError(f"{file}: {key}={pc[key]!r} is not supported by harness's LoRA; "
+                               "load the model with the hf backend (peft) instead")
+    if pc.get("use_rslora"):
+        alpha = alpha * math.sqrt(rank)  # scaling alpha / sqrt(r) == (alpha * sqrt(r)) / r
+    raw = load_file(str(adapter_dir / PEFT_WEIGHTS))
+    tensors: dict[str, torch.Tensor] = {}
+    for key, value in raw.items():
+        m = PEFT_KEY.match(key)
+        if not m:
+            raise HarnessError(f"{adapter_dir / PEFT_WEIGHTS}: tensor {key!r} is not a LoRA A/B weight of a "
+                               "linear layer; harness's LoRA cannot apply it")
+        tensors[f"{m.group(1)}.lora_{m.group(2)}"] = value
+    layers = sorted({k.rsplit(".", 1)[0] for k in tensors})
+    meta = {"base_model": {"spec": pc.get("base_model_name_or_path") or ""}, "peft": True}
+    return LoRAConfig(rank=rank, alpha=alpha, targets=",".join(layers), layers=layers), meta, tensors

@@ -185,7 +185,9 @@ def _load_hf_gpt2(path: Path) -> Loaded:
             k = "transformer." + k
         sd[k] = v.t() if CONV1D.search(k) else v
     _check_gpt2_vocab(cfg, path)
-    return Loaded(build_module("gpt2", cfg, sd, path), gpt2_tokenizer(), files, "hf-gpt2")
+    recorded = {k: hf[k] for k in ("prompt_template", "base_model", "finetune") if k in hf}  # `harness export`
+    return Loaded(build_module("gpt2", cfg, sd, path), gpt2_tokenizer(), files, "hf-gpt2", hf.get("prompt_format"),
+                  hf.get("chat_template"), recorded)
 
 
 def _check_gpt2_vocab(cfg: GPT2Config, path: Path) -> None:

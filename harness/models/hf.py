@@ -40,7 +40,8 @@ class HFLM(TokenLM):
     """``AutoModelForCausalLM`` + ``AutoTokenizer`` in float32 behind the TokenLM layer."""
 
     def __init__(self, path: str, *, spec: str | None = None, device: str = "cpu", batch_size: int = 8,
-                 trust_remote_code: bool = False) -> None:
+                 trust_remote_code: bool = False, dtype: str = "float32", revision: str | None = None,
+                 adapter: str | None = None) -> None:
         super().__init__(batch_size=batch_size, device=device)
         try:
             import transformers
@@ -51,16 +52,19 @@ class HFLM(TokenLM):
             raise HarnessError(f"--model hf:{path}: no such file or directory; check the path")
         path = str(Path(path).expanduser()) if Path(path).expanduser().exists() else path
         major = int(transformers.__version__.split(".")[0])
-        dtype_kw = {"dtype" if major >= 5 else "torch_dtype": torch.float32}
+        dtype_kw = {"dtype" if major >= 5 else "torch_dtype": _torch_dtype(dtype)}
+        kw: dict[str, Any] = {"trust_remote_code": bool(trust_remote_code)}
+        if revision is not None:
+            kw["revision"] = str(revision)
         try:
-            self.hf_tokenizer = transformers.AutoTokenizer.from_pretrained(
-                path, trust_remote_code=trust_remote_code)
-            self.hf_model = transformers.AutoModelForCausalLM.from_pretrained(
-                path, trust_remote_code=trust_remote_code, **dtype_kw)
+            self.hf_tokenizer = transformers.AutoTokenizer.from_pretrained(path, **kw)
+            self.hf_model = transformers.AutoModelForCausalLM.from_pretrained(path, **kw, **dtype_kw)
         except (OSError, ValueError, KeyError) as e:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise HarnessError(f"--model hf:{path}: transformers cannot load it ({msg[:160]}); "
                                "check the dir has config.json, weights and tokenizer files") from None
+        if adapter is not None:
+            self.hf_model = _apply_peft(self.hf_model, adapter)
         self.hf_model.to(self.device).eval()
         params = inspect.signature(self.hf_model.forward).parameters
         self._keep_kw = "logits_to_keep" in params
@@ -138,6 +142,33 @@ class HFLM(TokenLM):
 
     def close(self) -> None:
         self.hf_model = None
+
+
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+
+def _torch_dtype(dtype: Any) -> Any:
+    """``--model-args dtype=...``: float32 (default), bfloat16, float16, or auto (the config's)."""
+    if dtype == "auto":
+        return "auto"
+    if dtype not in DTYPES:
+        raise HarnessError(f"--model-args dtype={dtype}: expected one of {', '.join(DTYPES)}")
+    return getattr(torch, dtype)
+
+
+def _apply_peft(model: Any, adapter: str) -> Any:
+    """A PEFT adapter dir applied to ``model`` with peft, merged so the forward pass is transformers' own."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise HarnessError(f"{adapter}: applying a PEFT adapter to a transformers model needs peft; "
+                           "pip install peft") from None
+    try:
+        return PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise HarnessError(f"{adapter}: peft cannot apply this adapter to its base ({msg[:160]}); "
+                           "check base_model_name_or_path or pass --model-args base=PATH") from None
 
 
 def _fingerprint(path: str) -> str:
