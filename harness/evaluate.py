@@ -25,6 +25,15 @@ def default_out(model: str | None) -> Path:
     return Path("runs") / f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
+def resolve_device(device: str) -> str:
+    """``--device auto``: cuda when torch sees a GPU, else cpu (torch is imported only for auto)."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def evaluate(model: str | None = None, base: str | None = None, suite: str = DEFAULT_SUITE, *,
              out: str | Path | None = None, limit: int | None = None, limits: dict[str, int] | None = None,
              num_fewshot: int | None = None, batch_size: int = 8, seed: int = 1234, device: str = "cpu",
@@ -53,6 +62,7 @@ def evaluate(model: str | None = None, base: str | None = None, suite: str = DEF
         except HarnessError as exc:
             raise HarnessError(str(exc).replace("--model", flag, 1)) from None
     out = Path(out) if out is not None else default_out(model)
+    device = resolve_device(device)
     config = RunConfig(
         suite=selections, out=Path(out), model=model, base=base, limit=limit, limits=dict(limits or {}),
         num_fewshot=num_fewshot, seed=seed, batch_size=batch_size, device=device, data_dirs=dict(data_dirs or {}),

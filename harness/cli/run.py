@@ -64,6 +64,8 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 @click.option("--allow-weak-sandbox", is_flag=True, help="Accept rlimit-only isolation where bubblewrap is missing.")
 @click.option("--model-args", default=None, help="Backend options for --model: KEY=VALUE[,KEY=VALUE...].")
 @click.option("--base-args", default=None, help="Backend options for --base: KEY=VALUE[,KEY=VALUE...].")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16", "auto"]), default=None,
+              help="Weights' dtype for hf: models (and PEFT adapters on them): --model-args/--base-args dtype=...")
 @click.option("--judge", default=None, help="Judge model for alpaca_eval: a model spec or openai:URL.")
 @click.option("--judge-model", default=None, help="Model name to send to an openai: judge endpoint.")
 @click.option("--judge-api", type=click.Choice(["completions", "chat"]), default="completions", show_default=True,
@@ -76,7 +78,7 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 def run(ctx: click.Context, model, base, suite, limits, num_fewshot, batch_size, seed, device, data_dir, full,
-        options, allow_code_execution, allow_weak_sandbox, model_args, base_args, judge, judge_model, judge_api,
+        options, allow_code_execution, allow_weak_sandbox, model_args, base_args, dtype, judge, judge_model, judge_api,
         judge_api_key_env, out, no_report, quiet) -> None:
     """Evaluate a model (and its base) on a suite of benchmarks."""
     from ..evaluate import default_out, evaluate
@@ -94,8 +96,8 @@ def run(ctx: click.Context, model, base, suite, limits, num_fewshot, batch_size,
     results = evaluate(
         model, base, suite, out=out, limit=limit, limits=per_bench, num_fewshot=num_fewshot, batch_size=batch_size,
         seed=seed, device=device, data_dirs=parse_data_dirs(data_dir, registry.benchmarks), full=full,
-        options=_parse_options(options), model_args=parse_kv(model_args, "--model-args"),
-        base_args=parse_kv(base_args, "--base-args"), judge=judge, judge_args=judge_args,
+        options=_parse_options(options), model_args=_with_dtype(parse_kv(model_args, "--model-args"), dtype),
+        base_args=_with_dtype(parse_kv(base_args, "--base-args"), dtype), judge=judge, judge_args=judge_args,
         allow_code_execution=bool(allow_code_execution), allow_weak_sandbox=allow_weak_sandbox,
         progress=not quiet, report=not no_report, registry=registry, command=sys.argv,
     )
@@ -106,6 +108,11 @@ def run(ctx: click.Context, model, base, suite, limits, num_fewshot, batch_size,
         click.echo(f"report:  {out / 'index.html'}", err=True)
     if any(b.get("error") for b in results["benchmarks"].values()):
         sys.exit(1)
+
+
+def _with_dtype(args: dict[str, Any], dtype: str | None) -> dict[str, Any]:
+    """``--dtype`` is a shorthand for ``dtype=`` in both models' options (an explicit one wins)."""
+    return {"dtype": dtype, **args} if dtype else args
 
 
 def _print_summary(results: dict) -> None:
