@@ -2,8 +2,8 @@
 
 One model is in memory at a time (model first, then base). Every benchmark's
 requests are deduplicated and handed to the backend in one call, so the backend
-can sort and batch them; :func:`run_requests` is the single seam where a request
-cache and data-parallel sharding plug in later.
+can sort and batch them; :func:`run_requests` (harness/answering.py) is the single seam
+where the request cache and torchrun sharding plug in.
 """
 from __future__ import annotations
 
@@ -17,10 +17,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .api import BenchmarkConfig, GenerateRequest, Instance, LoglikelihoodRequest, Model, RunContext
+from .answering import CHUNK_BATCHES, run_requests
+from .api import BenchmarkConfig, GenerateRequest, Instance, Model, RunContext
+from .cache import RequestCache, model_key
+from .distributed import SINGLE, Dist
 from .errors import HarnessError
-from .files import atomic_write_json, atomic_write_jsonl
+from .plugins import PLUGIN_ERRORS
 from .results import ROLES, SCHEMA_VERSION, benchmark_result, holm_adjust, versions
+from .rundir import merged
+from .runfiles import write_run
 from .suite import Selection
 
 
@@ -44,30 +49,27 @@ class RunConfig:
     progress: bool = True
     report: bool = True
     command: list[str] = field(default_factory=list)
+    model_args: dict[str, Any] = field(default_factory=dict)  # backend options: part of the cache key
+    base_args: dict[str, Any] = field(default_factory=dict)
+    cache: Path | None = None  # the request cache (harness/cache.py); None: no cache
+    previous: dict[str, Any] | None = None  # --merge: the run's results so far
+    dist: Dist = SINGLE  # torchrun: this process's rank
+    apply_chat_template: bool = False  # every prompt through each model's chat template (lm-eval's flag)
+    system_instruction: str | None = None  # the system turn with apply_chat_template
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_requests(model: Model, requests: list, progress: bool = True) -> list:
-    """Answer a mixed list of requests, each unique request once, in the given order."""
-    unique: dict[Any, int] = {}
-    for req in requests:
-        unique.setdefault(req, len(unique))
-    keys = list(unique)
-    answers: list[Any] = [None] * len(keys)
-    ll = [i for i, k in enumerate(keys) if isinstance(k, LoglikelihoodRequest)]
-    gen = [i for i, k in enumerate(keys) if isinstance(k, GenerateRequest)]
-    if len(ll) + len(gen) != len(keys):
-        raise TypeError("a benchmark emitted a request that is neither loglikelihood nor generate")
-    if ll:
-        for i, res in zip(ll, model.loglikelihood([keys[i] for i in ll], progress=progress)):
-            answers[i] = res
-    if gen:
-        for i, res in zip(gen, model.generate([keys[i] for i in gen], progress=progress)):
-            answers[i] = res
-    return [answers[unique[r]] for r in requests]
+def config_dict(c: RunConfig) -> dict[str, Any]:
+    """results.json ``config``: what the run was asked (compared by --resume and --merge)."""
+    return {"model": c.model, "base": c.base, "model_args": c.model_args, "base_args": c.base_args,
+            "suite": [asdict(s) for s in c.suite], "limit": c.limit, "limits": c.limits, "num_fewshot": c.num_fewshot,
+            "seed": c.seed, "batch_size": c.batch_size, "device": c.device, "full": c.full,
+            "data_dirs": c.data_dirs, "options": c.options, "cache": str(c.cache) if c.cache else None,
+            **({"apply_chat_template": True, "system_instruction": c.system_instruction}
+               if c.apply_chat_template else {})}
 
 
 def _format_requests(bench: Any, model: Model, instances: list[Instance], forced: str | None) -> list[Instance]:
@@ -90,13 +92,45 @@ def _format_requests(bench: Any, model: Model, instances: list[Instance], forced
     return out
 
 
+def _checked_instances(items: Any) -> list[Instance]:
+    insts = list(items)
+    for inst in insts:
+        if not isinstance(inst, Instance):
+            raise TypeError(f"instances() yielded a {type(inst).__name__}, not an Instance")
+    return insts
+
+
+def _checked_outputs(outputs: Any, n: int) -> list[dict]:
+    outputs = list(outputs)
+    if len(outputs) != n or not all(isinstance(o, dict) for o in outputs):
+        raise TypeError(f"process() must return one dict per instance ({n}); got "
+                        f"{len(outputs)} item(s) of type(s) {sorted({type(o).__name__ for o in outputs})}")
+    return outputs
+
+
+def _capped(model: Model, instances: list[Instance], name: str) -> list[int | None]:
+    """Per instance, the new-token budget the model's context left (``Model.max_new_tokens``)
+    where it is below what a request asked; None where nothing was capped."""
+    out: list[int | None] = []
+    for inst in instances:
+        caps = [n for r in inst.requests if isinstance(r, GenerateRequest)
+                for n in [model.max_new_tokens(r)] if n < r.max_tokens]
+        out.append(min(caps) if caps else None)
+    n = sum(c is not None for c in out)
+    if n:
+        log(f"note: {name}: {n} prompt(s) leave room for fewer than max_tokens new tokens in "
+            f"{model.info.spec}'s context; each record says so in \"max_tokens_capped\"")
+    return out
+
+
 class Engine:
     def __init__(self, config: RunConfig, benchmarks: dict[str, Any],
                  load_model: Callable[[str | None, str], Model], plugin_errors: list[dict] | None = None,
                  judge_factory: Callable[[], Model] | None = None,
-                 sandbox_factory: Callable[..., Any] | None = None) -> None:
+                 sandbox_factory: Callable[..., Any] | None = None, plugin_of: dict[str, str] | None = None) -> None:
         self.config = config
         self.benchmarks = benchmarks
+        self.plugin_of = plugin_of or {}  # benchmark -> the plug-in that registered it (blamed by name)
         self.load_model = load_model
         self.plugin_errors = plugin_errors or []
         self.context = RunContext(
@@ -110,6 +144,8 @@ class Engine:
         self.errors: dict[str, str] = {}
         self.timing: dict[str, dict[str, float]] = {}
         self.results: dict[str, Any] = {}
+        self.cache: RequestCache | None = None  # opened by run(), on rank 0 only
+        self.cache_stats: dict[str, dict[str, dict[str, int]]] = {}  # benchmark -> role -> hits/misses
 
     # -- phases ----------------------------------------------------------------
     def bench_config(self, sel: Selection) -> BenchmarkConfig:
@@ -139,7 +175,13 @@ class Engine:
                 from .prompts import get_format
 
                 get_format(str(forced))  # an unknown format fails now, not after a model loaded
-            insts = list(bench.instances(self.bench_config(sel)))
+            try:
+                insts = _checked_instances(bench.instances(self.bench_config(sel)))
+            except HarnessError:
+                raise  # the user's data or options: one line, before any model loads
+            except PLUGIN_ERRORS as exc:  # the plug-in's bug: recorded, the other benchmarks go on
+                self._record_error(sel.benchmark, exc, "instances")
+                continue
             if not insts:
                 raise HarnessError(f"benchmark {sel.benchmark}: no documents selected; check --limit and subsets")
             self.instances[sel.benchmark] = insts
@@ -154,6 +196,7 @@ class Engine:
         log(f"[{role}] {model.info.spec} ({model.info.arch}, {model.info.n_params/1e6:.1f}M params) "
             f"loaded in {time.perf_counter() - started:.1f}s")
         try:
+            cache_model = self._cache_key(model, role)
             for sel in self.config.suite:
                 name = sel.benchmark
                 if name in self.errors:
@@ -161,28 +204,59 @@ class Engine:
                 bench = self.benchmarks[name]
                 t0 = time.perf_counter()
                 log(f"[{role}] {name}: {len(self.instances[name])} samples")
+                stage = None  # None: the model's part; else the plug-in call that failed
                 try:
                     forced = self.config.options.get(name, {}).get("prompt_format")
-                    insts = _format_requests(bench, model, self.instances[name], forced)
+                    if self.config.apply_chat_template:
+                        from .chat_template import chat_requests
+
+                        insts = chat_requests(model, self.instances[name], self.config.system_instruction)
+                    else:
+                        insts = _format_requests(bench, model, self.instances[name], forced)
                     flat = [r for inst in insts for r in inst.requests]
-                    answers = run_requests(model, flat, progress=self.config.progress)
+                    answers = run_requests(model, flat, progress=self.config.progress, cache=self.cache,
+                                           cache_model=cache_model, dist=self.config.dist,
+                                           chunk_size=CHUNK_BATCHES * self.config.batch_size,
+                                           stats=self.cache_stats.setdefault(name, {}).setdefault(role, {}))
+                    capped = _capped(model, insts, name)
                     grouped, pos = [], 0
                     for inst in insts:
                         grouped.append(answers[pos:pos + len(inst.requests)])
                         pos += len(inst.requests)
-                    processed = bench.process_batch(insts, grouped, self.context)
-                    for rec, out in zip(self.records[name], processed):
+                    stage = "process"
+                    processed = _checked_outputs(bench.process_batch(insts, grouped, self.context), len(insts))
+                    for rec, out, cap in zip(self.records[name], processed, capped):
+                        if cap is not None:  # the prompt won: fewer new tokens than max_tokens asked
+                            out["max_tokens_capped"] = cap
                         rec[role] = out
-                except Exception as exc:  # noqa: BLE001 - recorded; the other benchmarks go on
+                except HarnessError as exc:
                     self._record_error(name, exc)
+                except PLUGIN_ERRORS as exc:  # recorded; the other benchmarks go on
+                    self._record_error(name, exc, stage)
                 self.timing.setdefault(name, {})[f"{role}_s"] = round(time.perf_counter() - t0, 3)
                 self.write(partial=True)
         finally:
             model.close()
         return asdict(model.info)
 
-    def _record_error(self, name: str, exc: BaseException) -> None:
+    def _cache_key(self, model: Model, role: str) -> str | None:
+        """The model's request-cache key (None: not cached); with --merge, the same weights as before."""
+        old = ((self.config.previous or {}).get("models") or {}).get(role) or {}
+        if old.get("fingerprint") and old["fingerprint"] != model.info.fingerprint:
+            raise HarnessError(f"--merge: {self.config.out} holds a run of {role} weights {old['fingerprint']}, "
+                               f"{model.info.spec} has {model.info.fingerprint or 'no fingerprint'}; use another --out")
+        if self.cache is None:
+            return None
+        args = self.config.base_args if role == "base" else self.config.model_args
+        key = model_key(model.info, device=self.config.device, args=args, version=versions().get("harness", ""))
+        if key is None:
+            log(f"note: {model.info.spec} has no fingerprint; its answers are not cached")
+        return key
+
+    def _record_error(self, name: str, exc: BaseException, stage: str | None = None) -> None:
         msg = str(exc) if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+        if stage:  # a plug-in call: name the plug-in
+            msg = f"plug-in {self.plugin_of.get(name, name)!r} failed in {name}.{stage}(): {msg}"
         self.errors[name] = msg
         log(f"error: {name}: {msg}")
         if os.environ.get("HARNESS_DEBUG"):
@@ -192,19 +266,35 @@ class Engine:
         t0 = time.perf_counter()
         self.results = self._skeleton()
         self.prepare()
+        if self.config.cache is not None and self.config.dist.is_main:
+            self.cache = RequestCache(self.config.cache)
+        try:
+            return self._run(t0)
+        finally:
+            if self.cache is not None:
+                self.cache.close()
+
+    def _run(self, t0: float) -> dict[str, Any]:
+        if self.config.previous is None:  # the directory now says which run it holds (a merge
+            self.write(partial=True)      # keeps the old results until a model has been checked)
+        if len(self.errors) == len(self.config.suite):  # nothing left to evaluate: load no model
+            self.write(partial=False)
+            return self.results
         self.results["models"]["model"] = self.evaluate_role("model", self.config.model)
         if self.config.base:
             self.results["models"]["base"] = self.evaluate_role("base", self.config.base)
         for sel in self.config.suite:
             name = sel.benchmark
-            if name in self.errors:
+            if name in self.errors or not self.config.dist.is_main:  # rank 0 judges alone
                 continue
             try:
                 pair = self.benchmarks[name].postprocess(self.records[name], self.context)
                 if pair:
                     self.results["benchmarks"].setdefault(name, {})["pairwise"] = pair
-            except Exception as exc:  # noqa: BLE001
+            except HarnessError as exc:
                 self._record_error(name, exc)
+            except PLUGIN_ERRORS as exc:
+                self._record_error(name, exc, "postprocess")
         self.results["timing"]["total_s"] = round(time.perf_counter() - t0, 3)
         self.write(partial=False)
         return self.results
@@ -212,24 +302,25 @@ class Engine:
     # -- output ----------------------------------------------------------------
     def _skeleton(self) -> dict[str, Any]:
         c = self.config
-        return {
+        skeleton = {
             "schema_version": SCHEMA_VERSION,
             "harness_version": versions().get("harness", ""),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": c.command,
             "complete": False,
-            "config": {"suite": [asdict(s) for s in c.suite], "limit": c.limit, "limits": c.limits, "num_fewshot": c.num_fewshot,
-                       "seed": c.seed, "batch_size": c.batch_size, "device": c.device, "full": c.full,
-                       "data_dirs": c.data_dirs, "options": c.options},
+            "config": config_dict(c),
             "models": {"model": {"spec": c.model}, "base": {"spec": c.base} if c.base else None},
             "benchmarks": {},
             "plugin_errors": self.plugin_errors,
             "timing": {},
             "versions": versions(),
         }
+        if c.previous is None:
+            return skeleton
+        return merged(skeleton, c.previous, {s.benchmark: asdict(self.bench_config(s)) for s in c.suite}, c.out)
 
     def write(self, partial: bool) -> None:
-        out = Path(self.config.out)
+        samples: dict[str, list[dict]] = {}
         for sel in self.config.suite:
             name = sel.benchmark
             bench = self.benchmarks[name]
@@ -237,13 +328,20 @@ class Engine:
             entry.update({"version": bench.version, "description": bench.description,
                           "config": asdict(self.bench_config(sel)), "error": self.errors.get(name),
                           "timing": self.timing.get(name, {})})
+            if self.config.cache is not None:
+                entry["cache"] = self.cache_stats.get(name, {})
             records = self.records.get(name, [])
             roles = tuple(r for r in self.roles if records and all(r in rec for rec in records))
             if roles and name not in self.errors:
-                entry.update(benchmark_result(bench, records, roles, self.config.seed))
+                try:
+                    entry.update(benchmark_result(bench, records, roles, self.config.seed))
+                except PLUGIN_ERRORS as exc:
+                    self._record_error(name, exc, "aggregate")
+                    entry["error"] = self.errors[name]
             if records and roles:
-                atomic_write_jsonl(out / "samples" / f"{name}.jsonl", records)
+                samples[name] = records
         self.results["complete"] = not partial
         if not partial:
             holm_adjust(self.results)
-        atomic_write_json(out / "results.json", self.results)
+        if self.config.dist.is_main:  # torchrun: rank 0 alone writes
+            write_run(Path(self.config.out), self.results, samples)

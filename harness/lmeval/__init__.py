@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import lm_eval.models  # noqa: F401 - lm-eval's own models (hf, vllm, ...) stay registered beside ours
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 

@@ -22,6 +22,7 @@ from harness.api import (
     Metric,
     RunContext,
     hookimpl,
+    messages_to_chatml,
 )
 from harness.api.data import bundled
 
@@ -67,7 +68,8 @@ class LmEval(Benchmark):
     description = "lm-eval's tasks (lm-eval:TASK|GROUP): its prompts, filters and metrics; local YAML via --include-path"
     default_num_fewshot = -1  # each task's own; nonzero, so --num-fewshot reaches the tasks
     options = {"include_path": "directories of lm-eval YAML tasks (--include-path DIR)",
-               "system_instruction": "lm-eval's --system_instruction, prepended to every context"}
+               "system_instruction": "lm-eval's --system_instruction, prepended to every context",
+               "apply_chat_template": "build lm-eval's chat contexts (--apply-chat-template sets it)"}
 
     def __init__(self) -> None:
         self.metrics: list[Metric] = []
@@ -100,11 +102,13 @@ class LmEval(Benchmark):
         names = config.subsets or self.subsets
         self._tasks = load_tasks(manager_for(names, config.options), names)
         system = config.options.get("system_instruction")
+        chat = bool(config.options.get("apply_chat_template"))  # ChatML turns; the engine renders them per model
         for tname, task in self._tasks.items():
             if config.num_fewshot is not None and config.num_fewshot >= 0:
                 task.set_config(key="num_fewshot", value=config.num_fewshot)
             task.build_all_requests(limit=get_sample_size(task, config.limit), rank=0, world_size=1,
-                                    system_instruction=system)
+                                    system_instruction=system, apply_chat_template=chat,
+                                    chat_template=messages_to_chatml if chat else None)
             by_doc: dict[int, list[Any]] = defaultdict(list)
             for req in task.instances:
                 by_doc[req.doc_id].append(req)
