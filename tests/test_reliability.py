@@ -114,9 +114,20 @@ class ReturnsNone(Good):
     def process(self, instance, responses):
         return None
 
+class BrokenScore(Good):
+    name = "broken_score"
+    score_options = {"predictions": "a file"}
+    def score_files(self, context, predictions):
+        raise RuntimeError("scorer bug")
+
+class BadAttributes(Good):
+    name = "bad_attributes"
+    metrics = 5
+
 @hookimpl
 def register_benchmarks(register):
-    for b in (Good(), BadInstances(), ExitsInProcess(), ExitsInPostprocess(), BadAggregate(), ReturnsNone()):
+    for b in (Good(), BadInstances(), ExitsInProcess(), ExitsInPostprocess(), BadAggregate(), ReturnsNone(),
+              BrokenScore(), BadAttributes()):
         register(b)
 '''
 
@@ -167,6 +178,20 @@ def test_a_plugin_exiting_at_import_does_not_stop_other_commands(plugins_dir):
     assert "plug-in 'exits_at_import' failed to load: SystemExit: 4" in res.stderr
     res = CliRunner().invoke(cli, ["--plugins-dir", str(plugins_dir), "plugins"], catch_exceptions=False)
     assert res.exit_code == 0 and "FAILED: SystemExit: 4" in res.stdout
+
+
+def test_a_raising_score_files_is_one_line_naming_the_plugin(plugins_dir):
+    res = CliRunner().invoke(cli, ["--plugins-dir", str(plugins_dir), "score", "broken_score", "--predictions", "p"],
+                             catch_exceptions=False)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert res.stderr.strip().splitlines()[-1] == ("error: harness score broken_score: plug-in 'flaky' failed in "
+                                                   "score_files(): RuntimeError: scorer bug")
+
+
+def test_tasks_names_a_benchmark_it_cannot_describe_and_lists_the_rest(plugins_dir):
+    res = CliRunner().invoke(cli, ["--plugins-dir", str(plugins_dir), "tasks"], catch_exceptions=False)
+    assert res.exit_code == 0 and "squad" in res.stdout and "broken_score" in res.stdout
+    assert "(benchmark 'bad_attributes' of plug-in 'flaky' cannot be described: TypeError" in res.stderr
 
 
 def test_keyboard_interrupt_is_not_swallowed(tmp_path):

@@ -6,6 +6,7 @@ import json
 import click
 
 from ..errors import HarnessError
+from ..plugins import PLUGIN_ERRORS
 from .common import get_registry
 
 
@@ -46,22 +47,30 @@ def tasks(ctx: click.Context, name: str | None) -> None:
     if name and name not in benches:
         raise HarnessError(f"unknown benchmark {name!r}{did_you_mean(name, benches)}")
     for bname in ([name] if name else sorted(benches)):
-        b = benches[bname]
-        click.echo(f"{bname}  (plug-in {registry.benchmark_plugin[bname]}, version {b.version})")
-        if b.description:
-            click.echo(f"  {b.description}")
-        click.echo(f"  metrics: {', '.join(m.name for m in b.metrics)}; default few-shot: {b.default_num_fewshot}")
-        subsets = list(b.subsets)
-        if subsets and subsets != [bname]:
-            shown = subsets if name else subsets[:6]
-            more = f" … (+{len(subsets) - len(shown)}, `harness tasks {bname}`)" if len(shown) < len(subsets) else ""
-            click.echo(f"  subsets ({len(subsets)}): {', '.join(shown)}{more}")
-        for group, members in (getattr(b, "groups", {}) or {}).items():
-            if name:
-                click.echo(f"  group {group}: {', '.join(members)}")
-        for opt, help_ in (b.options or {}).items():
-            click.echo(f"  --option {bname}.{opt}=…  {help_}")
-        for opt, help_ in (getattr(b, "score_options", {}) or {}).items():
-            click.echo(f"  harness score {bname} --{opt.replace('_', '-')} …  {help_}")
+        try:
+            _describe(bname, benches[bname], registry.benchmark_plugin[bname], bool(name))
+        except PLUGIN_ERRORS as exc:  # a plug-in's broken attributes: named, the others still listed
+            click.echo(f"(benchmark {bname!r} of plug-in {registry.benchmark_plugin[bname]!r} cannot be "
+                       f"described: {type(exc).__name__}: {exc})", err=True)
     for p in registry.failures:
         click.echo(f"(plug-in {p.name!r} failed to load: {p.error})", err=True)
+
+
+def _describe(bname: str, b, plugin: str, name: bool) -> None:
+    """One benchmark's entry of `harness tasks` (all subsets and groups when ``name``)."""
+    click.echo(f"{bname}  (plug-in {plugin}, version {b.version})")
+    if b.description:
+        click.echo(f"  {b.description}")
+    click.echo(f"  metrics: {', '.join(m.name for m in b.metrics)}; default few-shot: {b.default_num_fewshot}")
+    subsets = list(b.subsets)
+    if subsets and subsets != [bname]:
+        shown = subsets if name else subsets[:6]
+        more = f" … (+{len(subsets) - len(shown)}, `harness tasks {bname}`)" if len(shown) < len(subsets) else ""
+        click.echo(f"  subsets ({len(subsets)}): {', '.join(shown)}{more}")
+    for group, members in (getattr(b, "groups", {}) or {}).items():
+        if name:
+            click.echo(f"  group {group}: {', '.join(members)}")
+    for opt, help_ in (b.options or {}).items():
+        click.echo(f"  --option {bname}.{opt}=…  {help_}")
+    for opt, help_ in (getattr(b, "score_options", {}) or {}).items():
+        click.echo(f"  harness score {bname} --{opt.replace('_', '-')} …  {help_}")
