@@ -7,13 +7,16 @@ from typing import Any
 import click
 
 from ..errors import HarnessError
-from .common import get_registry
+from .common import get_registry, load
 
 
 @click.command("score", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("benchmark")
+@click.option("--judge", default=None, help="Judge for judged benchmarks (alpaca_eval): a model spec or openai:URL "
+              "(default: the embedded model).")
+@click.option("--judge-model", default=None, help="Model name to send to an openai: judge endpoint.")
 @click.pass_context
-def score(ctx: click.Context, benchmark: str) -> None:
+def score(ctx: click.Context, benchmark: str, judge: str | None, judge_model: str | None) -> None:
     """Score predictions produced elsewhere with a benchmark's own metric; prints JSON.
 
     Options depend on the benchmark, e.g. `harness score squad --data dev-v2.0.json
@@ -45,7 +48,10 @@ def score(ctx: click.Context, benchmark: str) -> None:
             value = args.pop(0) if args and not args[0].startswith("--") else "1"
         kwargs[key] = value
     try:
-        result = bench.score_files(RunContext(sandbox_factory=make_sandbox, progress=True), **kwargs)
+        judge_args = {"model": judge_model} if judge and judge.startswith("openai:") else {}
+        context = RunContext(sandbox_factory=make_sandbox, progress=True,
+                             judge_factory=lambda: load(ctx, judge, **judge_args))  # built only when asked for
+        result = bench.score_files(context, **kwargs)
     except NotImplementedError as exc:
         raise HarnessError(str(exc)) from None
     except TypeError as exc:

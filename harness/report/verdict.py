@@ -91,7 +91,7 @@ def judge_lines(results: dict[str, Any], rows: list[Row]) -> list[str]:
                     + f"; {s.get('n_wins', 0)} wins · {s.get('n_wins_base', 0)} losses · {s.get('n_draws', 0)} draws")
             if v is not None:
                 lo, hi = v["ci95"]
-                p_adj = adj.get((bench, f"win rate vs {name.partition('_vs_')[2]}"))
+                p_adj = adj.get((bench, f"win rate vs {name.partition('_vs_')[2]}"), v["delta"].get("p_value_holm"))
                 text += (f" = {100 * v['value']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}], sign test p = "
                          f"{fmt_p(v['delta']['p_value'])}" + (f" (Holm {fmt_p(p_adj)})" if p_adj is not None else ""))
             failed = s.get("judge_failed", s.get("n_unparseable"))
@@ -99,6 +99,19 @@ def judge_lines(results: dict[str, Any], rows: list[Row]) -> list[str]:
                 text += f"; judge failed on {failed}"
             out.append(text)
     return out
+
+
+def cli_lines(results: dict[str, Any], out_dir: Any = ".") -> list[str]:
+    """What `harness run` prints after the metrics: the verdict, judged win rates, judge warnings."""
+    from pathlib import Path
+
+    rows, _ = verdict_rows(Run(Path(out_dir), results))
+    has_base = bool((results.get("models") or {}).get("base"))
+    lines = [f"verdict: {headline(rows)}"] if has_base or judge_rows(results) else []
+    lines += judge_lines(results, rows)
+    lines += [("" if c["reliable"] else "WARNING: ") + f"judge {c['spec']} ({c['bench']}): {c['text']}"
+              for c in judge_checks(results)]
+    return lines
 
 
 def judge_checks(results: dict[str, Any]) -> list[dict[str, Any]]:

@@ -225,6 +225,14 @@ class AlpacaEval(Benchmark):
                                            swap=self._opts["swap"], order_seed=self._opts["order_seed"])
         return result
 
+    def check_judge(self, judge: Any, *, n: int = 20, seed: int = 0, max_chars: int = 3000,
+                    method: str = "auto", judge_cache: str | None = None, progress: bool = True) -> dict[str, Any]:
+        """`harness judge check`: the judge against GPT-4-turbo's annotations (see :mod:`.check`)."""
+        from .check import check_judge
+
+        return check_judge(judge, n=n, seed=seed, max_chars=max_chars, method=method,
+                           cache=cache_from_option(judge_cache), progress=progress)
+
     def score_files(self, context: RunContext, **kwargs: Any) -> dict[str, Any]:
         """`harness score alpaca_eval --model-outputs A.json [--reference-outputs B.json] [--mode score]`."""
         from .outputs import score_outputs
