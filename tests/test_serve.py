@@ -12,6 +12,7 @@ import json
 import math
 import random
 import socket
+import struct
 import threading
 import urllib.request
 
@@ -180,8 +181,88 @@ def _free_port() -> int:
 def test_refused_connection_is_one_line_naming_the_url():
     url = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(HarnessError) as err:
-        OpenAIModel(url, model="x").generate([GenerateRequest("hi")])
+        OpenAIModel(url, model="x", backoff=0.01).generate([GenerateRequest("hi")])
     assert url in str(err.value) and "cannot connect" in str(err.value) and "\n" not in str(err.value)
+    assert "after 5 tries" in str(err.value)  # retried (bounded), then one line
+
+
+def _scripted_server(script: list[str]):
+    """A raw server answering connection i by ``script[i]``: "reset" (RST), "hangup" (read, close),
+    "503" (busy, Retry-After: 0) or "ok" (a completion "ok"). Returns (url, actions seen, listener)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    seen: list[str] = []
+
+    def read_request(conn):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), b"0"))
+        while len(body) < length:
+            body += conn.recv(65536)
+
+    def run():
+        for action in script:
+            conn, _ = listener.accept()
+            conn.settimeout(10)
+            seen.append(action)
+            if action == "reset":
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+                continue
+            read_request(conn)
+            if action == "hangup":
+                conn.close()
+                continue
+            code, body = (503, {"error": {"message": "busy", "type": "server_error"}}) if action == "503" else (
+                200, {"choices": [{"index": 0, "text": "ok"}]})
+            data = json.dumps(body).encode()
+            conn.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nRetry-After: 0\r\n"
+                         b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (code, len(data), data))
+            conn.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", seen, listener
+
+
+def test_client_retries_resets_hangups_and_busy_answers():
+    url, seen, listener = _scripted_server(["reset", "hangup", "503", "ok"])
+    try:
+        assert OpenAIModel(url, model="x", backoff=0.01).generate([GenerateRequest("hi", max_tokens=2)]) == ["ok"]
+        assert seen == ["reset", "hangup", "503", "ok"]
+    finally:
+        listener.close()
+    url, seen, listener = _scripted_server(["reset", "reset", "ok"])
+    try:  # bounded: one retry is not enough for two resets
+        with pytest.raises(HarnessError, match="cannot connect .*after 2 tries") as err:
+            OpenAIModel(url, model="x", backoff=0.01, max_retries=1).generate([GenerateRequest("hi")])
+        assert "\n" not in str(err.value) and seen == ["reset", "reset"]
+    finally:
+        listener.close()
+
+
+def test_token_backend_streams_within_the_caps(tiny):
+    from harness.serve import Limits
+
+    server, url = _start(tiny, limits=Limits(max_tokens_cap=3))
+    try:
+        out = _post(url, "/v1/completions", {"prompt": "Once upon a time", "max_tokens": 50, "temperature": 0})
+        assert out["choices"][0]["finish_reason"] == "length"
+        assert out["choices"][0]["text"] == tiny.generate([GenerateRequest("Once upon a time", max_tokens=3)],
+                                                           progress=False)[0]
+    finally:
+        server.shutdown()
+        server.server_close()
+    server, url = _start(tiny, limits=Limits(max_tokens_cap=10**6, request_timeout=0.05))
+    try:  # 1000 tokens of a (tiny) model take longer than 0.05 s: stopped, answered, "length"
+        out = _post(url, "/v1/completions", {"prompt": "Once upon a time", "max_tokens": 1000, "temperature": 0})
+        assert out["choices"][0]["finish_reason"] == "length" and out["usage"]["completion_tokens"] < 1000
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class _Garbage(http.server.BaseHTTPRequestHandler):
@@ -245,6 +326,35 @@ def test_serve_command_checks_the_key_variable(monkeypatch):
     assert "--port" in CliRunner().invoke(serve_command, ["--help"]).output
     result = CliRunner().invoke(serve_command, ["--api-key-env", "HARNESS_TEST_UNSET_KEY"])
     assert isinstance(result.exception, HarnessError) and "HARNESS_TEST_UNSET_KEY" in str(result.exception)
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_serve_port_out_of_range_is_one_line(port):
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--port", port, "--model", "no-such-model-is-loaded"])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
+        f"error: --port {port}: must be 0 to 65535 (0 picks a free port)"]
+
+
+def test_serve_address_in_use_is_one_line_naming_it():
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+    from harness.serve import check_port
+
+    check_port("127.0.0.1", 0)  # 0 is fine: a free port
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port), "--model", "no-such-model-is-loaded"])
+        assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+        assert f"127.0.0.1:{port}" in result.output and "in use" in result.output  # before any model load
+        with pytest.raises(HarnessError, match=f"cannot listen on 127.0.0.1:{port}"):
+            make_server(HashLM(), "127.0.0.1", port)
 
 
 def test_chat_prompt_uses_the_models_format_or_template():
