@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import click
 
 from ..errors import HarnessError
+from ..plugins import PLUGIN_ERRORS
 from .common import get_registry, load
 
 
@@ -56,4 +58,11 @@ def score(ctx: click.Context, benchmark: str, judge: str | None, judge_model: st
         raise HarnessError(str(exc)) from None
     except TypeError as exc:
         raise HarnessError(f"harness score {benchmark}: {exc}") from None
+    except HarnessError:
+        raise
+    except PLUGIN_ERRORS as exc:  # the plug-in's bug, blamed by name (HARNESS_DEBUG=1: the traceback)
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        raise HarnessError(f"harness score {benchmark}: plug-in {registry.benchmark_plugin.get(benchmark, benchmark)!r} "
+                           f"failed in score_files(): {type(exc).__name__}: {exc}") from None
     click.echo(json.dumps(result, indent=2))
