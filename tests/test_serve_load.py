@@ -301,3 +301,19 @@ def test_http_level_garbage_is_a_json_error_too(shared):
         status, _, body = answer.partition(b"\r\n\r\n") if answer.startswith(b"HTTP/") else (b"", b"", answer)
         assert not status or status.split()[1] == str(expect).encode(), answer  # a bad request line: HTTP/0.9 style
         assert json.loads(body)["error"]["code"] == expect
+
+
+def test_connections_are_bounded_and_idle_ones_dropped(start):
+    server, port = start(SlowLM(), max_connections=2, idle_timeout=0.5)
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=WAIT) for _ in range(2)]
+    try:
+        wait_until(lambda: server._threads_left._value == 0)  # both idle connections hold a thread
+        status, headers, err = post(port, {"prompt": "a", "max_tokens": 1})
+        assert status == 503 and "connections" in err["error"]["message"]
+        for sock in idle:  # a client that sends nothing is dropped after idle_timeout
+            assert sock.recv(1) == b""
+    finally:
+        for sock in idle:
+            sock.close()
+    wait_until(lambda: server._threads_left._value == 2)
+    assert post(port, {"prompt": "a", "max_tokens": 1})[0] == 200

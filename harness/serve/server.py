@@ -16,6 +16,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -193,23 +194,55 @@ class Server(ThreadingHTTPServer):
         self.app, self.verbose = app, verbose
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self._threads_left = threading.BoundedSemaphore(app.limits.max_connections)
+        self._refused: deque[tuple[float, socket.socket]] = deque()  # (close after, socket)
         super().__init__(address, Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._threads_left.acquire(blocking=False):
-            try:  # a few hundred bytes on a fresh socket: never blocks the accept loop
-                body = _error_body(503, "too many open connections; retry later", "server_error")
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-            except OSError:
-                pass
-            self.shutdown_request(request)
+            self._refuse(request)
             return
         try:
             super().process_request(request, client_address)
         except Exception:
             self._threads_left.release()
             raise
+
+    def _refuse(self, request: socket.socket) -> None:
+        """503 on a connection beyond ``max_connections``, from the accept loop, never blocking it:
+        a few hundred bytes on a fresh socket; closed a second later by :meth:`service_actions`
+        (closing at once, before the request arrives, would reset the connection instead)."""
+        body = _error_body(503, "too many open connections; retry later", "server_error")
+        try:
+            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            request.shutdown(socket.SHUT_WR)
+            request.setblocking(False)
+        except OSError:
+            self.shutdown_request(request)
+            return
+        self._refused.append((time.monotonic() + 1.0, request))
+        while len(self._refused) > 1024:
+            self._drop(self._refused.popleft()[1])
+
+    def _drop(self, sock: socket.socket) -> None:
+        try:
+            for _ in range(64):  # drain what the client sent (bounded), so closing sends no reset
+                if not sock.recv(65536):
+                    break
+        except OSError:  # nothing more to read (non-blocking)
+            pass
+        sock.close()
+
+    def service_actions(self) -> None:
+        super().service_actions()
+        now = time.monotonic()
+        while self._refused and self._refused[0][0] <= now:
+            self._drop(self._refused.popleft()[1])
+
+    def server_close(self) -> None:
+        super().server_close()
+        while self._refused:
+            self._drop(self._refused.popleft()[1])
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
