@@ -231,3 +231,29 @@ def test_export_of_the_embedded_smollm2(tmp_path):
     ids = native.tokenizer.encode("<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n")
     torch.testing.assert_close(logits(hf_model(out), ids), logits(native.module, ids), atol=1e-4, rtol=0)
     assert "<|im_start|>" in tok.chat_template
+
+
+def test_finetune_lora_on_an_hf_gpt2_base_is_a_peft_adapter_of_it(tmp_path):
+    """`harness finetune --lora-rank` on a Hugging Face GPT-2 dir: peft loads OUT/adapter onto that dir and
+    gives the fine-tuned (merged) checkpoint's logits; the export of OUT gives them too."""
+    peft = pytest.importorskip("peft")
+    from harness.finetune.runner import finetune
+    from harness.finetune.train import TrainConfig
+
+    base = make_tiny_gpt2(tmp_path / "hf-base", fmt="hf", seed=9)
+    out = tmp_path / "ft"
+    finetune(TrainConfig(model=str(base), epochs=1, eval_every=4, limit=24, val_frac=0.2, test_frac=0.1,
+                         batch_size=4, max_length=40, test_max_tokens=0, lr=3e-2, lora_rank=4), out, progress=False)
+    adapter = out / "adapter"
+    assert {PEFT_CONFIG, PEFT_WEIGHTS, ADAPTER_CONFIG, ADAPTER_WEIGHTS} <= {p.name for p in adapter.iterdir()}
+    pc = json.loads((adapter / PEFT_CONFIG).read_text())
+    assert pc["base_model_name_or_path"] == str(base.resolve()) and pc["fan_in_fan_out"] is True
+    tuned = load_checkpoint(out)
+    ids = tuned.tokenizer.encode(" ".join(TEXTS))
+    want = logits(tuned.module, ids)
+    with_peft = peft.PeftModel.from_pretrained(hf_model(base), str(adapter)).eval()
+    torch.testing.assert_close(logits(with_peft, ids), want, atol=1e-4, rtol=0)
+    assert not torch.allclose(logits(hf_model(base), ids), want, atol=1e-3)
+    exported = export_hf(str(out), tmp_path / "ft-hf")
+    torch.testing.assert_close(logits(hf_model(exported), ids), want, atol=1e-4, rtol=0)
+    assert json.loads((exported / "config.json").read_text())["prompt_format"] == "alpaca"
