@@ -110,7 +110,19 @@ def _config_context(run: Run) -> dict[str, Any]:
                      "version": bench.get("version"), "timing": bench.get("timing") or {}})
     return {"models": models, "data": data, "config": res.get("config") or {},
             "versions": res.get("versions") or {}, "timing": res.get("timing") or {},
-            "command": res.get("command"), "created": res.get("created"), "complete": res.get("complete", True)}
+            "command": res.get("command"), "created": res.get("created"), "complete": res.get("complete", True),
+            "cache": _cache_line(res)}
+
+
+def _cache_line(res: dict[str, Any]) -> str:
+    """``model 120 of 130 from the cache; base ...``: unique answers the request cache served."""
+    totals: dict[str, list[int]] = {}
+    for bench in res["benchmarks"].values():
+        for role, st in (bench.get("cache") or {}).items() if isinstance(bench, dict) else ():
+            t = totals.setdefault(role, [0, 0])
+            t[0] += int(st.get("hits") or 0)
+            t[1] += int(st.get("misses") or 0)
+    return "; ".join(f"{role} {h} of {h + m} answers from the cache" for role, (h, m) in totals.items())
 
 
 def _judges(run: Run) -> list[tuple[str, dict]]:
