@@ -38,8 +38,13 @@ class HarnessLM(LM):
             from ..models import load_model
 
             size = int(batch_size) if str(batch_size).isdigit() else 8  # lm-eval's "auto" -> harness default
+            device = device or "cpu"
+            if device.startswith("cuda"):  # lm-eval's CLI defaults to cuda; like its hf backend, fall back
+                import torch
+
+                device = device if torch.cuda.is_available() else "cpu"
             model_args.pop("max_batch_size", None)
-            instance = load_model(model or None, device=device or "cpu", batch_size=size, **model_args)
+            instance = load_model(model or None, device=device, batch_size=size, **model_args)
         self.model = instance
 
     def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
