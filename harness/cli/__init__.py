@@ -14,7 +14,7 @@ from .export import export
 from .finetune import finetune, merge
 from .generate import generate
 from .judge import judge
-from .listing import plugins, tasks
+from .listing import ls, plugins, tasks
 from .plugin import plugin
 from .report import report
 from .review import review
@@ -33,7 +33,7 @@ def cli(ctx: click.Context, plugins_dir: str | None) -> None:
     ctx.obj = {"plugins_dir": plugins_dir}
 
 
-for _command in (run, score, plugins, tasks, report, finetune, generate, merge, serve_command, export, plugin, review, judge):
+for _command in (run, score, plugins, tasks, ls, report, finetune, generate, merge, serve_command, export, plugin, review, judge):
     cli.add_command(_command)
 
 

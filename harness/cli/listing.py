@@ -61,7 +61,8 @@ def _describe(bname: str, b, plugin: str, name: bool) -> None:
     click.echo(f"{bname}  (plug-in {plugin}, version {b.version})")
     if b.description:
         click.echo(f"  {b.description}")
-    click.echo(f"  metrics: {', '.join(m.name for m in b.metrics)}; default few-shot: {b.default_num_fewshot}")
+    fewshot = "each subset's own" if b.default_num_fewshot < 0 else b.default_num_fewshot
+    click.echo(f"  metrics: {', '.join(m.name for m in b.metrics) or 'per subset'}; default few-shot: {fewshot}")
     subsets = list(b.subsets)
     if subsets and subsets != [bname]:
         shown = subsets if name else subsets[:6]
@@ -74,3 +75,11 @@ def _describe(bname: str, b, plugin: str, name: bool) -> None:
         click.echo(f"  --option {bname}.{opt}=…  {help_}")
     for opt, help_ in (getattr(b, "score_options", {}) or {}).items():
         click.echo(f"  harness score {bname} --{opt.replace('_', '-')} …  {help_}")
+
+
+@click.group("ls")
+def ls() -> None:
+    """lm-eval's spelling: `harness ls tasks [NAME]` is `harness tasks [NAME]`."""
+
+
+ls.add_command(tasks)
