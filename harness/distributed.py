@@ -58,8 +58,10 @@ class Dist:
         """Fail on every rank if the ranks built different ``items`` (sharding would mix them up)."""
         if not self.active:
             return
-        digest = hashlib.sha256(repr(items).encode()).hexdigest()
-        if len(set(self.all_gather(digest))) > 1:
+        h = hashlib.sha256()
+        for item in items:
+            h.update(repr(item).encode())
+        if len(set(self.all_gather(h.hexdigest()))) > 1:
             raise HarnessError(f"{what}: the ranks built different requests; every rank needs the same data, "
                                "options and plug-ins")
 
