@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from .api import GenerateRequest, LoglikelihoodRequest, Model
 from .cache import RequestCache, request_key
 from .distributed import SINGLE, Dist
+from .errors import HarnessError
 
 CHUNK_BATCHES = 4
 
@@ -30,6 +31,18 @@ def _answer(model: Model, requests: list) -> list:
             for i, res in zip(idx, call([requests[i] for i in idx], progress=False)):
                 out[i] = res
     return out
+
+
+def _answer_or_error(model: Model, requests: list, dist: Dist) -> list | tuple[bool, str]:
+    """Under torchrun a failure is sent to the other ranks as a message instead of raised alone."""
+    if not dist.active:
+        return _answer(model, requests)
+    try:
+        return _answer(model, requests)
+    except HarnessError as exc:
+        return True, f"rank {dist.rank}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - re-raised on every rank by run_requests
+        return False, f"rank {dist.rank}: {type(exc).__name__}: {exc}"
 
 
 def _order(req: Any) -> tuple:
@@ -74,7 +87,11 @@ def run_requests(model: Model, requests: list, progress: bool = True, *, cache: 
         for start in range(0, len(todo), step):
             chunk = todo[start:start + step]
             lo, hi = dist.shard(chunk)
-            parts = dist.all_gather(_answer(model, [keys[i] for i in chunk[lo:hi]]))
+            parts = dist.all_gather(_answer_or_error(model, [keys[i] for i in chunk[lo:hi]], dist))
+            failed = [p for p in parts if isinstance(p, tuple)]
+            if failed:  # every rank fails alike, so none waits forever in the next collective
+                harness_error, msg = failed[0]
+                raise (HarnessError if harness_error else RuntimeError)(msg)
             got = [a for part in parts for a in part]  # contiguous shards, in rank order
             for i, a in zip(chunk, got):
                 answers[i] = a

@@ -20,6 +20,11 @@ REQUESTS = ([LoglikelihoodRequest(f"context {i}", f" {c}") for i in range(9) for
             + [GenerateRequest(f"prompt {i}", ("\n",), 8) for i in range(7)])
 
 
+class BrokenOnRank1(FakeModel):
+    def generate(self, requests, progress=True):
+        raise ValueError("out of memory, say")
+
+
 def _rank_main(rank: int, world: int, tmp: str) -> None:
     """One rank: join the gloo group through a file (no port), answer REQUESTS twice."""
     import torch.distributed as dist
@@ -35,6 +40,12 @@ def _rank_main(rank: int, world: int, tmp: str) -> None:
                                    dist=d, chunk_size=3, stats=stats)
             report[attempt] = {"answers": [a if isinstance(a, str) else [a.logprob, a.is_greedy] for a in answers],
                                "asked": sum(model.calls), "stats": stats}
+        failing = BrokenOnRank1("m", "salt") if rank == 1 else FakeModel("m", "salt")
+        try:
+            run_requests(failing, [GenerateRequest(f"new {i}") for i in range(8)], progress=False, dist=d, chunk_size=2)
+            report["failure"] = None
+        except RuntimeError as exc:  # raised on both ranks, so neither waits in a collective
+            report["failure"] = str(exc)
         with open(f"{tmp}/rank{rank}.json", "w") as fh:
             json.dump(report, fh)
     finally:
@@ -53,6 +64,7 @@ def test_ranks_share_the_requests_and_all_get_every_answer(tmp_path):
         assert rep["first"]["answers"] == expected and rep["again"]["answers"] == expected
         assert rep["first"]["stats"] == {"hits": 0, "misses": n}
         assert rep["again"]["stats"] == {"hits": n, "misses": 0} and rep["again"]["asked"] == 0
+        assert rep["failure"] == "rank 1: ValueError: out of memory, say"
     asked = [rep["first"]["asked"] for rep in ranks]
     assert sum(asked) == n and all(0 < a < n for a in asked)  # each unique request asked once, on one rank
     assert RequestCache(tmp_path / "cache.sqlite").count("k") == n  # rank 0 stored everyone's answers
