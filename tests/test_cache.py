@@ -153,3 +153,14 @@ def test_a_model_without_fingerprint_is_not_cached_and_says_so(tmp_path, capsys)
     assert "m has no fingerprint; its answers are not cached" in capsys.readouterr().err
     conn = sqlite3.connect(tmp_path / "c.sqlite")
     assert conn.execute("SELECT COUNT(DISTINCT model) FROM answers").fetchone()[0] == 1  # the base only
+
+
+def test_the_report_settings_say_how_many_answers_came_from_the_cache(tmp_path):
+    from harness.report import render_report
+
+    cache = tmp_path / "shared.sqlite"
+    for _ in range(2):
+        _engine(tmp_path, {"m": FakeModel("m", "model-salt"), "b": FakeModel("b", "base-salt")}, cache).run()
+    render_report(tmp_path / "out")
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "request cache</dt><dd>model 35 of 35 answers from the cache; base 35 of 35 answers from the cache" in html
