@@ -152,8 +152,8 @@ def test_harness_run_equals_lm_eval_simple_evaluate(tiny):
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from harness.evaluate import evaluate
     import harness.lmeval  # noqa: F401 - registers model="harness"
+    from harness.evaluate import evaluate
 
     out = tiny["root"] / "run"
     res = evaluate(str(tiny["model"]), str(tiny["base"]), "lm-eval:t_mc,lm-eval:t_gen,lm-eval:t_ppl",

@@ -134,8 +134,12 @@ class LmEval(Benchmark):
                 req.resps = [from_response(req, r) for r in resps[pos:pos + n]]
                 req.filtered_resps = {}
                 pos += n
-        for tname in {i.doc["task"] for i in instances}:
-            self._tasks[tname].apply_filters()
+        by_task: dict[str, list[Any]] = defaultdict(list)
+        for inst in instances:
+            by_task[inst.doc["task"]] += self._requests[(inst.doc["task"], inst.doc["doc_id"])]
+        for tname, reqs in by_task.items():  # lm-eval's apply_filters, on these instances only
+            for ensemble in getattr(self._tasks[tname], "_filters", []):
+                ensemble.apply(reqs)
         out = [self._score(inst) for inst in instances]
         self._update_metrics(out)
         return out
