@@ -188,7 +188,7 @@ def test_refused_connection_is_one_line_naming_the_url():
 
 def _scripted_server(script: list[str]):
     """A raw server answering connection i by ``script[i]``: "reset" (RST), "hangup" (read, close),
-    "503" (busy, Retry-After: 0) or "ok" (a completion "ok"). Returns (url, actions seen, listener)."""
+    "cutoff" (half an answer), "503" (busy, Retry-After: 0) or "ok" (a completion "ok"). Returns (url, actions seen, listener)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -214,7 +214,9 @@ def _scripted_server(script: list[str]):
                 conn.close()
                 continue
             read_request(conn)
-            if action == "hangup":
+            if action in ("hangup", "cutoff"):  # cutoff: half an answer
+                if action == "cutoff":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
                 conn.close()
                 continue
             code, body = (503, {"error": {"message": "busy", "type": "server_error"}}) if action == "503" else (
@@ -229,10 +231,11 @@ def _scripted_server(script: list[str]):
 
 
 def test_client_retries_resets_hangups_and_busy_answers():
-    url, seen, listener = _scripted_server(["reset", "hangup", "503", "ok"])
+    script = ["reset", "hangup", "cutoff", "503", "ok"]
+    url, seen, listener = _scripted_server(script)
     try:
         assert OpenAIModel(url, model="x", backoff=0.01).generate([GenerateRequest("hi", max_tokens=2)]) == ["ok"]
-        assert seen == ["reset", "hangup", "503", "ok"]
+        assert seen == script
     finally:
         listener.close()
     url, seen, listener = _scripted_server(["reset", "reset", "ok"])

@@ -31,6 +31,7 @@ import os
 import random
 import re
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -114,7 +115,7 @@ class OpenAIModel(Model):
                 reason = getattr(exc, "reason", exc)
                 if isinstance(reason, TimeoutError):
                     raise HarnessError(f"{where}: no answer within {self.timeout:g}s") from None
-                if not last and not isinstance(reason, socket.gaierror):  # refused, reset, hung up: retry
+                if not last and not isinstance(reason, (socket.gaierror, ssl.SSLError)):  # refused, reset, hung up
                     self._backoff(attempt)
                     continue
                 tries = f" after {attempt + 1} tries" if attempt else ""
@@ -122,6 +123,10 @@ class OpenAIModel(Model):
                                    "is the server running?") from None
             except TimeoutError:
                 raise HarnessError(f"{where}: no answer within {self.timeout:g}s") from None
+            except http.client.IncompleteRead:  # the server hung up mid-answer
+                if last:
+                    raise HarnessError(f"{where}: the answer was cut off {attempt + 1} times") from None
+                self._backoff(attempt)
             except http.client.HTTPException as exc:  # not HTTP at all (wrong port?)
                 raise HarnessError(f"{where}: garbled answer ({type(exc).__name__}); is this an HTTP server?") from None
         try:
