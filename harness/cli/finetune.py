@@ -29,7 +29,8 @@ FORMAT_HELP = ("Prompt format: " + ", ".join(BUILTIN_FORMATS) + ", or a .jinja f
 @click.option("--lr", type=float, default=None, help="Peak learning rate [default: 5e-5; 2e-4 with LoRA].")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--grad-accum", type=int, default=1, show_default=True, help="Micro-batches per optimizer step.")
-@click.option("--max-length", type=int, default=None, help="Truncate to this many tokens [default: context length].")
+@click.option("--max-length", type=int, default=None, help="Truncate texts to this many tokens [default: the "
+              "longest that fits in the available RAM, at most the context length].")
 @click.option("--mask-instruction", is_flag=True, help="No loss on the prompt, only on the response.")
 @click.option("--eval-every", type=int, default=10, show_default=True, help="Evaluate every N optimizer steps.")
 @click.option("--patience", type=int, default=3, show_default=True,

@@ -21,7 +21,7 @@ from ..api import GenerateRequest, Model
 from ..errors import HarnessError
 from ..files import atomic_write_json, atomic_write_text
 from ..prompts import PromptFormat, format_for_model, get_format
-from . import outputs, state
+from . import outputs, resources, state
 from .collate import encode_examples
 from .data import Example, load_examples
 from .lora import LoRAConfig, apply_lora, load_lora_state_dict, merge_lora, save_adapter
@@ -61,13 +61,22 @@ def resume_config(out: Path, given: TrainConfig, explicit: set[str]) -> TrainCon
     if state.state_dir(out) is None or not path.is_file():
         raise HarnessError(f"--resume: no interrupted fine-tuning run in {out} (no {state.STATE_DIR}/); "
                            "run without --resume")
-    saved = {k: v for k, v in json.loads(path.read_text()).items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        saved = {k: v for k, v in raw.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+    except (OSError, ValueError, AttributeError) as e:
+        raise HarnessError(f"--resume: {path} is unreadable ({str(e).splitlines()[0][:120]}); "
+                           "the interrupted run cannot be continued: start again without --resume") from None
     for key in sorted(explicit - RESUME_MAY_CHANGE):
         if key in saved and saved[key] != getattr(given, key):
             raise HarnessError(f"--resume: --{key.replace('_', '-')} {getattr(given, key)!r} differs from the "
                                f"interrupted run's {saved[key]!r}; resume with the original options")
     merged = {**saved, **{k: getattr(given, k) for k in explicit & RESUME_MAY_CHANGE}}
-    return TrainConfig(**merged)
+    try:
+        return TrainConfig(**merged)
+    except TypeError as e:
+        raise HarnessError(f"--resume: {path} does not hold a training config ({e}); "
+                           "start again without --resume") from None
 
 
 def _split(cfg: TrainConfig, n: int, out: Path, resume: bool) -> Split:
@@ -104,7 +113,12 @@ def save_model(model: Any, module: torch.nn.Module, out: Path, extra: dict[str, 
     """
     tmp = out / ".checkpoint"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save(module, tmp, extra)
+    resources.check_disk(out / "model.safetensors", resources.tensor_bytes(dict(module.state_dict())))
+    try:
+        model.save(module, tmp, extra)
+    except Exception as e:  # OSError, or safetensors' error around one
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise resources.write_error(out / "model.safetensors", e) from e
     names = sorted(os.listdir(tmp), key=lambda n: n == "config.json")
     for name in names:
         if (tmp / name).is_file():
@@ -128,10 +142,13 @@ def finetune(cfg: TrainConfig, out: Path, *, resume: bool = False,
     """Run a fine-tuning job into ``out``; returns a summary (also stored in config.json)."""
     cfg.validate()
     out = Path(out)
+    if resume and state.state_dir(out) is None:
+        raise HarnessError(f"--resume: no interrupted fine-tuning run in {out} (no {state.STATE_DIR}/); "
+                           "run without --resume")
     if not resume and state.state_dir(out) is not None:
         raise HarnessError(f"--out {out} holds an interrupted fine-tuning run; add --resume to continue it "
                            "or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    resources.check_out_dir(out)
     if not resume:
         for name in ("train.log", "metrics.jsonl"):
             (out / name).unlink(missing_ok=True)
@@ -147,7 +164,8 @@ def finetune(cfg: TrainConfig, out: Path, *, resume: bool = False,
         _render_all(fmt, examples)
     part = {name: [examples[i] for i in getattr(split, name)] for name in ("train", "val", "test")}
     enc = {name: encode_examples(tokenizer, fmt, part[name]) for name in ("train", "val")}
-    max_length = min(cfg.max_length or ctx, ctx)
+    max_length = resources.resolve_max_length(cfg, out / "train_config.json" if resume else None, module, ctx,
+                                              enc["train"] + enc["val"])
     atomic_write_json(out / "train_config.json", {**dataclasses.asdict(cfg), "learning_rate": cfg.learning_rate,
                                                    "resolved_max_length": max_length, "format_name": fmt.name,
                                                    "data_name": data_name})
@@ -161,7 +179,10 @@ def finetune(cfg: TrainConfig, out: Path, *, resume: bool = False,
         module.requires_grad_(True)
 
     def on_eval(t: Trainer) -> None:
-        outputs.write_metrics(out / "metrics.jsonl", t.p.history)
+        try:
+            outputs.write_metrics(out / "metrics.jsonl", t.p.history)
+        except OSError as e:
+            raise resources.write_error(out / "metrics.jsonl", e) from e
         log(outputs.format_eval(t.p.history[-1], t.total_steps, t.best_changed))
         state.save_state(t, out)
 
@@ -175,17 +196,25 @@ def finetune(cfg: TrainConfig, out: Path, *, resume: bool = False,
     else:
         n_train = sum(p.numel() for p in trainer.params)
         how = f", LoRA r={lora.rank} alpha={lora.alpha:g} on {len(lora.layers)} layers" if lora else ""
-        n_long = sum(len(e.ids) > max_length for e in enc["train"])
+        n_long = sum(len(e.ids) > max_length for e in enc["train"] + enc["val"])
         log(f"model {model.info.spec} ({model.info.arch}, {n_base / 1e6:.1f}M parameters, "
             f"{n_train / 1e6:.2f}M trainable{how})")
         log(f"data {data_name}: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test records; "
-            f"format {fmt.name}; max length {max_length} ({n_long} training texts truncated)")
+            f"format {fmt.name}; max length {max_length} tokens ({n_long} train/val records longer, "
+            "truncated)")
         log(f"{cfg.epochs} epoch(s) x {trainer.steps_per_epoch} steps, batch {cfg.batch_size} x {cfg.grad_accum}, "
             f"lr {cfg.learning_rate:g}, seed {cfg.seed}")
     if not trainer.p.finished:
-        trainer.run()
+        try:
+            trainer.run()
+        except HarnessError as e:
+            log(f"error: {e}")
+            raise
         state.save_state(trainer, out)  # a crash while writing outputs resumes here, not from scratch
-    summary = _finish(cfg, out, model, module, fmt, trainer, lora, part["test"], data_name, log, progress)
+    try:
+        summary = _finish(cfg, out, model, module, fmt, trainer, lora, part["test"], data_name, log, progress)
+    except OSError as e:
+        raise resources.write_error(Path(e.filename or out), e) from e
     state.clear_state(out)
     log(f"done: {trainer.p.step} steps in {trainer.p.elapsed:.0f} s; checkpoint {out}")
     return summary

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ..errors import HarnessError
+from .resources import check_disk, tensor_bytes, write_error
 from .train import Progress, Trainer
 
 STATE_DIR = ".train-state"
@@ -60,9 +61,14 @@ def save_state(trainer: Trainer, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     final, old = out / STATE_DIR, out / (STATE_DIR + ".old")
     previous = state_dir(out)
+    trainable, optim_state = trainer.trainable_state(), trainer.optimizer.state_dict()
+    need = tensor_bytes(trainable) + tensor_bytes(optim_state["state"])
+    if trainer.best_state is not None and trainer.best_changed:
+        need += tensor_bytes(trainer.best_state)
+    check_disk(final, need)
     tmp = Path(tempfile.mkdtemp(prefix=STATE_DIR + ".tmp-", dir=out))
     try:
-        _save_tensors(trainer.trainable_state(), tmp / WEIGHTS_FILE)
+        _save_tensors(trainable, tmp / WEIGHTS_FILE)
         if trainer.best_state is not None:
             prev_best = previous / BEST_FILE if previous else None
             if not trainer.best_changed and prev_best is not None and prev_best.is_file():
@@ -71,13 +77,14 @@ def save_state(trainer: Trainer, out: Path) -> Path:
                 _save_tensors(trainer.best_state, tmp / BEST_FILE)
         blob = {
             "progress": dataclasses.asdict(trainer.p),
-            "optimizer": trainer.optimizer.state_dict(),
+            "optimizer": optim_state,
             "scheduler": trainer.scheduler.state_dict(),
             "last_lr": trainer.last_lr,
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
         }
-        torch.save(blob, tmp / STATE_FILE)
-        with open(tmp / STATE_FILE, "rb") as f:
+        with open(tmp / STATE_FILE, "wb") as f:  # Python's file: a full disk raises OSError
+            torch.save(blob, f)
+            f.flush()
             os.fsync(f.fileno())
         _fsync_dir(tmp)
         if final.exists():
@@ -86,6 +93,9 @@ def save_state(trainer: Trainer, out: Path) -> Path:
         tmp.rename(final)
         _fsync_dir(out)
         shutil.rmtree(old, ignore_errors=True)
+    except Exception as e:  # OSError, or safetensors' error around one
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise write_error(final, e) from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

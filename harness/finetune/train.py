@@ -64,8 +64,8 @@ class TrainConfig:
         for name in ("patience", "lora_rank", "test_max_tokens"):
             if getattr(self, name) < 0:
                 raise HarnessError(f"--{name.replace('_', '-')} must be 0 or more (got {getattr(self, name)})")
-        if self.lr is not None and not self.lr > 0:
-            raise HarnessError(f"--lr must be positive (got {self.lr})")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise HarnessError(f"--lr must be a positive finite number (got {self.lr})")
         if self.max_length is not None and self.max_length < 2:
             raise HarnessError(f"--max-length must be at least 2 (got {self.max_length})")
         if self.limit is not None and self.limit < 1:
@@ -186,6 +186,10 @@ class Trainer:
             first = [self.train_data[i] for i in epoch_order(len(self.train_data), self.cfg.seed, 0)]
             train_loss = self.mean_loss(first, max_batches=2)
         val_loss = self.mean_loss(self.val_data)
+        self._check_finite(train_loss, "training loss", p.step)
+        self._check_finite(val_loss, "validation loss", p.step)
+        if not all(bool(torch.isfinite(t).all()) for t in self.params):
+            self._check_finite(math.nan, "weights", p.step)
         done = p.epoch + p.batch / max(1, self.n_batches)
         rec = {"step": p.step, "epoch": round(done, 4), "tokens": p.tokens, "train_loss": train_loss,
                "val_loss": val_loss, "lr": self.last_lr}
@@ -203,6 +207,13 @@ class Trainer:
                     p.stopped_early = True
         self.on_eval(self)
         return rec
+
+    def _check_finite(self, value: float | None, what: str, step: int) -> None:
+        """A NaN/inf loss stops the run before anything of it is saved or called best."""
+        if value is not None and not math.isfinite(value):
+            raise HarnessError(f"step {step}: the {what} is {value} (not finite), so training stopped "
+                               f"and nothing of this step was kept; lower --lr (was {self.cfg.learning_rate:g}) "
+                               "or check the data")
 
     def _epoch_batches(self, epoch: int) -> list[list[Encoded]]:
         if self._cached[0] != epoch:
@@ -227,15 +238,19 @@ class Trainer:
                 groups = self._epoch_batches(p.epoch)
                 group = groups[p.batch:p.batch + cfg.grad_accum]
                 self.optimizer.zero_grad(set_to_none=True)
+                step_loss = 0.0
                 for items in group:
                     x, y = self._batch(items)
                     loss = self._loss(x, y)
                     (loss / len(group)).backward()
                     p.tokens += x.numel()
-                    p.loss_sum += loss.item()
-                    p.loss_n += 1
+                    step_loss += loss.item()
+                self._check_finite(step_loss, "training loss", p.step + 1)
                 if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+                    norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+                    self._check_finite(float(norm), "gradient norm", p.step + 1)
+                p.loss_sum += step_loss
+                p.loss_n += len(group)
                 self.last_lr = self.optimizer.param_groups[0]["lr"]
                 self.optimizer.step()
                 self.scheduler.step()

@@ -21,7 +21,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import HarnessError, did_you_mean
@@ -66,7 +66,7 @@ class PromptFormat:
             return self._template.render(
                 instruction=ex.instruction, input=ex.input, output=output, messages=ex.messages,
                 system=ex.system, add_generation_prompt=output is None)
-        except (TemplateError, TypeError, ValueError, AttributeError, KeyError, IndexError) as e:
+        except Exception as e:  # a user template can raise anything: 1 // 0, errors of filters, ...
             raise HarnessError(f"template {self.name}: cannot render record {ex.index} "
                                f"({type(e).__name__}: {e}); fix the template (variables: {_VARIABLES})") from None
 
