@@ -129,8 +129,27 @@ def _resolved(cfg: dict[str, Any], base: Path) -> dict[str, Any]:
     return {**cfg, "dataset_kwargs": kwargs} if files is not None else cfg
 
 
+def _offline_if_no_hub() -> None:
+    """No DNS for the hub and no HF_*_OFFLINE set: go offline now, so a dataset missing from the
+    cache fails at once instead of after datasets' retries."""
+    import socket
+
+    if any(os.environ.get(v) for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")):
+        return
+    try:
+        socket.getaddrinfo("huggingface.co", 443)
+    except OSError:
+        import datasets.config
+        import huggingface_hub.constants
+
+        datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = True
+        huggingface_hub.constants.HF_HUB_OFFLINE = True
+
+
 def _dataset_of(tm: Any, name: str) -> str:
     entry = tm.task_index.get(name)
+    if entry is not None and entry.kind.name == "TAG" and entry.tags:  # a tag: its first task's data
+        entry = tm.task_index.get(sorted(entry.tags)[0])
     if entry is None or not entry.yaml_path:
         return name
     from lm_eval.tasks._yaml_loader import load_yaml
@@ -148,6 +167,7 @@ def load_tasks(tm: Any, names: list[str]) -> dict[str, Any]:
     from lm_eval.tasks._yaml_loader import load_yaml
 
     out: dict[str, Any] = {}
+    _offline_if_no_hub()
     for name in names:
         entry = tm.task_index.get(name)
         spec: Any = name
@@ -160,8 +180,7 @@ def load_tasks(tm: Any, names: list[str]) -> dict[str, Any]:
         except HarnessError:
             raise
         except Exception as exc:  # noqa: BLE001 - datasets' errors are many; the message names the data
-            leafs = [n for n, e in tm.task_index.items() if n == name or name in (e.tags or ())]
-            ds = _dataset_of(tm, leafs[0] if leafs else name)
+            ds = _dataset_of(tm, name)
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise HarnessError(f"lm-eval task {name}: cannot load dataset {ds} ({type(exc).__name__}: {first}); "
                                f"{HINT}") from None
