@@ -30,6 +30,12 @@ class KVCache:
     def length(self) -> int:
         return 0 if self.k[0] is None else self.k[0].shape[2]
 
+    def fork(self) -> KVCache:
+        """A copy that shares the tensors: ``update`` concatenates into new ones, never in place."""
+        other = KVCache(len(self.k))
+        other.k, other.v = list(self.k), list(self.v)
+        return other
+
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.k[layer] is not None:
             k = torch.cat([self.k[layer], k], dim=2)

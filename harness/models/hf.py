@@ -130,6 +130,20 @@ class HFLM(TokenLM):
 
         return DynamicCache()
 
+    def fork_cache(self, cache: Any) -> Any:
+        """Share the tensors when every layer is a plain ``DynamicLayer`` (it grows by
+        concatenation, never in place); any other cache is deep-copied."""
+        import copy
+
+        from transformers.cache_utils import DynamicLayer
+
+        layers = getattr(cache, "layers", None)
+        if layers is None or any(type(layer) is not DynamicLayer for layer in layers):
+            return copy.deepcopy(cache)
+        other = copy.copy(cache)
+        other.layers = [copy.copy(layer) for layer in layers]
+        return other
+
     def trainable(self) -> tuple[torch.nn.Module, Any, int]:
         return self.hf_model, _TrainTokenizer(self), int(self.max_length)
 

@@ -61,6 +61,9 @@ class NativeLM(TokenLM):
     def new_cache(self) -> Any:
         return self.module.new_cache()
 
+    def fork_cache(self, cache: Any) -> Any:
+        return cache.fork()
+
     def trainable(self) -> tuple[torch.nn.Module, Any, int]:
         return self.module, self.tokenizer, int(self.config.context_length)
 

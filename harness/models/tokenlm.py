@@ -6,14 +6,18 @@ a forward pass with an optional KV cache; this class does the rest:
 
 * ``loglikelihood``: lm-eval's tokenisation (trailing context spaces move to the
   continuation; encode ``context + continuation`` and split), left truncation to the
-  context length, batches sorted longest first (right padding, so no mask is needed
-  and padding is minimal), one forward per distinct input (requests whose inputs
-  coincide, e.g. MMLU's " A".." D" after one prompt, share it), results in request order.
+  context length, one forward per distinct input (MMLU's " A".." D" after one prompt
+  share it), and token prefixes shared by several inputs (a subject's few-shot block, a
+  context before several continuations) run once with their KV cache reused
+  (:mod:`.prefix`; ``HARNESS_PREFIX_CACHE=0`` turns that off for comparison). One sequence
+  per forward, so scores are bit-identical at any batch size, cache on or off.
 * ``generate``: left-padded batches with a KV cache, greedy or sampled with one
   ``torch.Generator`` per request, stop strings, ``max_tokens``.
 """
 from __future__ import annotations
 
+import copy
+import os
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,6 +38,8 @@ class TokenLM(Model):
     def __init__(self, *, batch_size: int = 8, device: str = "cpu") -> None:
         self.batch_size = max(1, int(batch_size))
         self.device = torch.device(device)
+        # reuse the KV cache of shared token prefixes in loglikelihood (same scores either way)
+        self.prefix_cache = os.environ.get("HARNESS_PREFIX_CACHE", "1").strip().lower() not in ("0", "false", "off")
 
     # ---- what a backend provides -------------------------------------------------
     @abstractmethod
@@ -90,6 +96,8 @@ class TokenLM(Model):
 
     def loglikelihood(self, requests: list[LoglikelihoodRequest],
                       progress: bool = True) -> list[LoglikelihoodResult]:
+        from .prefix import plan, score
+
         results: list[LoglikelihoodResult | None] = [None] * len(requests)
         groups: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}
         for i, req in enumerate(requests):
@@ -100,37 +108,24 @@ class TokenLM(Model):
             whole = (ctx + cont)[-(self.max_length + 1):]
             inp = tuple(whole[:-1])
             groups.setdefault(inp, []).append((i, cont[-len(inp):]))
-        inputs = sorted(groups, key=lambda t: (-len(t), t))
+        inputs = list(groups)
+        need = [len(inp) - max(len(c) for _, c in groups[inp]) for inp in inputs]
         with torch.inference_mode(), tqdm(total=len(requests), disable=not progress,
                                           desc="loglikelihood") as bar:
             bar.update(len(requests) - sum(len(g) for g in groups.values()))
-            for start in range(0, len(inputs), self.batch_size):
-                batch = inputs[start:start + self.batch_size]
-                for members, lps, greedy in self._score_batch(batch, [groups[b] for b in batch]):
-                    for (i, _), lp, g in zip(members, lps, greedy):
-                        results[i] = LoglikelihoodResult(lp, g)
-                bar.update(sum(len(groups[b]) for b in batch))
+
+            def emit(u: int, segments: list[tuple[int, torch.Tensor]]) -> None:
+                inp = inputs[u]
+                for i, cont in groups[inp]:
+                    results[i] = _score_continuation(segments, len(inp) - len(cont), cont)
+                bar.update(len(groups[inp]))
+
+            score(self, inputs, plan(inputs, need), self.prefix_cache, emit)
         return results  # type: ignore[return-value]
 
-    def _score_batch(self, inputs: list[tuple[int, ...]], members: list[list[tuple[int, list[int]]]]):
-        """One forward over right-padded ``inputs``; yields (members, logprobs, greedy) per input."""
-        T = len(inputs[0])  # sorted longest first
-        idx = torch.full((len(inputs), T), self.eot_id, dtype=torch.long)
-        for b, inp in enumerate(inputs):
-            idx[b, :len(inp)] = torch.tensor(inp, dtype=torch.long)
-        # only positions that score some continuation token need logits
-        first = min(len(inp) - len(c) for inp, ms in zip(inputs, members) for _, c in ms)
-        logits = self.forward(idx.to(self.device), logits_to_keep=T - first)
-        logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
-        for b, (inp, ms) in enumerate(zip(inputs, members)):
-            lps, greedy = [], []
-            for _, cont in ms:
-                lo = len(inp) - len(cont) - first
-                rows = logprobs[b, lo:lo + len(cont)]
-                target = torch.tensor(cont, dtype=torch.long)
-                lps.append(float(rows.gather(1, target[:, None]).sum()))
-                greedy.append(bool((rows.argmax(-1) == target).all()))
-            yield ms, lps, greedy
+    def fork_cache(self, cache: Any) -> Any:
+        """An independent copy of ``cache`` to extend (a backend may share the tensors)."""
+        return copy.deepcopy(cache)
 
     def apply_chat_template(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         """The checkpoint's fine-tuned format, else its own chat template, else ChatML."""
@@ -249,6 +244,22 @@ def _budget(max_tokens: int, n_prompt: int, context: int) -> int:
     """New tokens for a prompt of ``n_prompt`` tokens: the prompt wins over ``max_tokens``
     (never cut to make room); only a prompt that alone overflows the window keeps 1 new token."""
     return max(1, min(max_tokens, context - n_prompt)) if max_tokens > 0 else 0
+
+
+def _score_continuation(segments: list[tuple[int, torch.Tensor]], first: int,
+                        cont: list[int]) -> LoglikelihoodResult:
+    """Sum of the log-probs of ``cont`` at positions ``first..`` from the path's log-softmax rows."""
+    values, hits = [], []
+    end = first + len(cont)
+    for lo, rows in segments:
+        a, b = max(first, lo), min(end, lo + len(rows))
+        if a >= b:
+            continue
+        target = torch.tensor(cont[a - first:b - first], dtype=torch.long)
+        part = rows[a - lo:b - lo]
+        values.append(part.gather(1, target[:, None])[:, 0])
+        hits.append(part.argmax(-1) == target)
+    return LoglikelihoodResult(float(torch.cat(values).sum()), bool(torch.cat(hits).all()))
 
 
 def _has_stop(text: str, stops: tuple[str, ...]) -> bool:

@@ -1,0 +1,109 @@
+"""Shared-prefix scoring: each distinct token prefix that several inputs share runs once.
+
+MMLU's five-shot block is 73-93% of every prompt of a subject; multi-token continuations
+share their context. :func:`plan` builds a radix tree over the *tokenised* inputs (so a
+split always falls on a token boundary of the full prompt: a prefix tokenised alone can
+end in different tokens, e.g. one ``"\\n\\n"`` token where the full prompt has two
+``"\\n"``), and :func:`score` walks it: a shared edge runs once and its KV cache is forked
+for every branch below it.
+
+Bit-identical by construction: every input's logits come from the same forwards (same
+token segments, same shapes, same cache contents) whether or not the prefix cache is on
+(``share=False`` recomputes each input's whole path) and whatever the batch size (every
+forward holds one sequence). Batching padded rows would not be: the CPU sgemm picks
+other kernels for few rows, and SDPA's block sizes follow the sequence length, which
+moves the last bits of the scores.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+MIN_SHARED = 8  # a shared run shorter than this is recomputed per branch (a forward costs more)
+
+
+@dataclass
+class Edge:
+    """Tokens ``[start, end)`` of the inputs below it; logits kept for ``[end - keep, end)``."""
+
+    start: int
+    end: int
+    keep: int
+    children: list[Edge] = field(default_factory=list)
+    leaves: list[int] = field(default_factory=list)  # inputs that end at ``end``
+
+
+def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def plan(inputs: Sequence[Sequence[int]], need: Sequence[int], share_min: int = MIN_SHARED) -> list[Edge]:
+    """The radix tree (roots) over distinct ``inputs``; ``need[u]`` is the first position of
+    input ``u`` whose logits are wanted (positions ``need[u]..len-1`` score its continuations)."""
+    order = sorted(range(len(inputs)), key=lambda u: tuple(inputs[u]))
+    return _split(inputs, need, order, 0, share_min)
+
+
+def _split(inputs, need, group: list[int], s: int, share_min: int) -> list[Edge]:
+    if len(group) == 1:
+        u = group[0]
+        return [Edge(s, len(inputs[u]), max(1, len(inputs[u]) - max(s, need[u])), leaves=[u])]
+    lcp = _lcp(inputs[group[0]], inputs[group[-1]])  # sorted: the LCP of the whole group
+    enders = [u for u in group if len(inputs[u]) == lcp]
+    parts: dict[int, list[int]] = {}
+    for u in group:
+        if len(inputs[u]) > lcp:
+            parts.setdefault(inputs[u][lcp], []).append(u)
+    if lcp - s < share_min:  # too short to be worth a forward of its own: each branch runs it
+        out = [e for u in enders for e in _split(inputs, need, [u], s, share_min)]
+        for p in parts.values():
+            out += _split(inputs, need, p, s, share_min)
+        return out
+    first = max(s, min(need[u] for u in group))
+    edge = Edge(s, lcp, max(1, lcp - first), leaves=enders)
+    for p in parts.values():
+        edge.children += _split(inputs, need, p, lcp, share_min)
+    return [edge]
+
+
+def score(lm: Any, inputs: Sequence[Sequence[int]], roots: list[Edge], share: bool,
+          emit: Callable[[int, list[tuple[int, torch.Tensor]]], None]) -> None:
+    """Run the tree; ``emit(u, segments)`` per input with ``(first position, log-softmax rows)``
+    for every edge on its path. ``share=False`` recomputes every path from scratch."""
+
+    def run(edge: Edge, u: int, cache: Any) -> torch.Tensor:
+        idx = torch.tensor([inputs[u][edge.start:edge.end]], dtype=torch.long, device=lm.device)
+        logits = lm.forward(idx, cache=cache, logits_to_keep=edge.keep)
+        return torch.log_softmax(logits[0].float(), dim=-1).cpu()
+
+    def rep(edge: Edge) -> int:  # an input below the edge (they all share its tokens)
+        return edge.leaves[0] if edge.leaves else rep(edge.children[0])
+
+    def walk(edge: Edge, cache: Any, path: list[tuple[int, torch.Tensor]], shared: list[Edge]) -> None:
+        if share:
+            cache = lm.fork_cache(cache)
+            path = path + [(edge.end - edge.keep, run(edge, rep(edge), cache))]
+        shared = shared + [edge]
+        for u in edge.leaves:
+            if share:
+                emit(u, path)
+            else:  # recompute the whole path for this input alone, edge by edge
+                fresh = lm.new_cache()
+                emit(u, [(e.end - e.keep, run(e, u, fresh)) for e in shared])
+        for child in edge.children:
+            walk(child, cache, path, shared)
+
+    for root in roots:
+        walk(root, lm.new_cache(), [], [])
+
+
+def count_forwards(roots: list[Edge]) -> int:
+    """Forwards a shared walk makes (one per edge)."""
+    return sum(1 + count_forwards(e.children) for e in roots)
