@@ -69,6 +69,10 @@ def _lmeval_options(options: dict[str, dict[str, Any]] | None, suite: str, inclu
             opts["system_instruction"] = system
         if not opts:
             del options["lm-eval"]
+    if system and not chat and any(p.strip().partition(":")[0] != "lm-eval" for p in suite.split(",") if p.strip()):
+        from .engine import log
+
+        log("note: --system-instruction without --apply-chat-template reaches lm-eval tasks only")
     return options
 
 
@@ -157,5 +161,9 @@ def evaluate(model: str | None = None, base: str | None = None, suite: str = DEF
     if report and config.dist.is_main:
         from .report import render_report
 
-        render_report(Path(out))
+        try:
+            render_report(Path(out))
+        except OSError as exc:  # a full disk after the evaluation: results.json and samples/ are kept
+            raise HarnessError(f"{out}: cannot write the report ({exc.strerror or exc}); the results are in "
+                               f"{Path(out) / 'results.json'}; free some space, then `harness report {out}`") from None
     return results

@@ -293,3 +293,20 @@ def test_a_real_file_size_limit_is_one_line_and_keeps_results(tmp_path):
     assert len(lines) == 1 and "Traceback" not in proc.stderr
     assert "samples/toy.jsonl: disk full or file too large" in lines[0]
     assert json.loads((out / "results.json").read_text())["benchmarks"]["toy"]["n"] == 600
+
+
+def test_a_full_disk_while_rendering_the_report_keeps_the_results(tiny, tmp_path, monkeypatch):
+    import errno
+
+    import harness.report
+    from harness.evaluate import evaluate
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(harness.report, "render_report", full)
+    with torch_threads(1), pytest.raises(HarnessError, match=r"cannot write the report \(No space left on device\); "
+                                                             r"the results are in .*results\.json"):
+        evaluate(str(tiny), suite="mmlu:abstract_algebra", limit=1, out=tmp_path / "run", progress=False)
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["complete"] is True
+    assert (tmp_path / "run" / "samples" / "mmlu.jsonl").is_file()
