@@ -210,6 +210,7 @@ ROWS = [
     ("tasks-unknown", ["tasks", "mmlx"], 2, r"unknown benchmark 'mmlx' \(did you mean 'mmlu'\?\)"),
     ("tasks-extra-arg", ["tasks", "mmlu", "squad"], 2, r"unexpected extra argument"),
     ("unknown-command", ["rnu"], 2, r"No such command 'rnu'"),
+    ("unknown-root-option", ["--plugin-dir", "x", "plugins"], 2, r"No such option '--plugin-dir'.*see `cli --help`"),
     # -- report --------------------------------------------------------------------------
     ("report-missing-run", ["report", "/nonexistent-run"], 2, r"/nonexistent-run: no results\.json"),
     ("report-out-file", ["report", R % "good", "--out", "{file}"], 2, r"--out .*a_file: cannot write there"),

@@ -26,12 +26,25 @@ class HarnessGroup(click.Group):
             click.echo(f"error: {_one_line(str(exc))}", err=True)
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
-            where = f"`{exc.ctx.command_path} --help`" if exc.ctx else "`harness --help`"
-            click.echo(f"error: {_one_line(exc.format_message())}; see {where}", err=True)
-            sys.exit(exc.exit_code)
+            _usage_error(exc)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """The root's own options (``harness --bogus``) get the same one line."""
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `harness`: the help is the answer
+                raise
+            _usage_error(exc)
+
+
+def _usage_error(exc: click.UsageError) -> None:
+    where = f"`{exc.ctx.command_path} --help`" if exc.ctx else "`harness --help`"
+    click.echo(f"error: {_one_line(exc.format_message()).rstrip('.')}; see {where}", err=True)
+    sys.exit(exc.exit_code)
 
 
 def _one_line(text: str) -> str:
