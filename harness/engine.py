@@ -192,7 +192,15 @@ class Engine:
     def evaluate_role(self, role: str, spec: str | None) -> dict[str, Any]:
         started = time.perf_counter()
         log(f"[{role}] loading {spec or 'the default model'} ...")
-        model = self.load_model(spec, role)
+        try:
+            model = self.load_model(spec, role)
+        except HarnessError:
+            raise
+        except PLUGIN_ERRORS as exc:  # a backend's bug or an unreadable file: one line; what ran is kept
+            if os.environ.get("HARNESS_DEBUG"):
+                raise
+            raise HarnessError(f"[{role}] {spec or 'the default model'}: loading failed "
+                               f"({type(exc).__name__}: {exc}); HARNESS_DEBUG=1 shows where") from None
         log(f"[{role}] {model.info.spec} ({model.info.arch}, {model.info.n_params/1e6:.1f}M params) "
             f"loaded in {time.perf_counter() - started:.1f}s")
         try:

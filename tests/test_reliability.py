@@ -310,3 +310,25 @@ def test_a_full_disk_while_rendering_the_report_keeps_the_results(tiny, tmp_path
         evaluate(str(tiny), suite="mmlu:abstract_algebra", limit=1, out=tmp_path / "run", progress=False)
     assert json.loads((tmp_path / "run" / "results.json").read_text())["complete"] is True
     assert (tmp_path / "run" / "samples" / "mmlu.jsonl").is_file()
+
+
+def test_a_backend_that_raises_while_loading_is_one_line(tmp_path):
+    plugs = tmp_path / "plugs"
+    plugs.mkdir()
+    (plugs / "boom_backend.py").write_text(textwrap.dedent("""
+        import sys
+        from harness.api import hookimpl
+
+        def load(path, **options):
+            sys.exit("cannot load " + path)
+
+        @hookimpl
+        def register_models(register):
+            register("boom", load)
+    """))
+    res = CliRunner().invoke(cli, ["--plugins-dir", str(plugs), "run", "--model", "boom:x", "--suite", "mmlu",
+                                   "--limit", "1", "--out", str(tmp_path / "run"), "--no-report"],
+                             catch_exceptions=False)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert res.stderr.strip().splitlines()[-1] == ("error: [model] boom:x: loading failed (SystemExit: cannot load x); "
+                                                   "HARNESS_DEBUG=1 shows where")
