@@ -332,3 +332,7 @@ def test_a_backend_that_raises_while_loading_is_one_line(tmp_path):
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert res.stderr.strip().splitlines()[-1] == ("error: [model] boom:x: loading failed (SystemExit: cannot load x); "
                                                    "HARNESS_DEBUG=1 shows where")
+    res = CliRunner().invoke(cli, ["--plugins-dir", str(plugs), "generate", "--model", "boom:y", "hi"],
+                             catch_exceptions=False)
+    assert res.exit_code == 2 and res.stderr == ("error: --model boom:y: loading failed (SystemExit: cannot load y); "
+                                                 "HARNESS_DEBUG=1 shows where\n")

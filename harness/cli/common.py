@@ -93,8 +93,17 @@ def get_registry(ctx: click.Context):
 def load(ctx: click.Context, spec: str | None, **options: Any):
     """Load a model through :func:`harness.models.load_model` with the CLI's registry."""
     from ..models import load_model
+    from ..plugins import PLUGIN_ERRORS
 
-    return load_model(spec, registry=get_registry(ctx), **options)
+    try:
+        return load_model(spec, registry=get_registry(ctx), **options)
+    except HarnessError:
+        raise
+    except PLUGIN_ERRORS as exc:  # a backend's bug or an unreadable file: one line (HARNESS_DEBUG=1: where)
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        raise HarnessError(f"--model {spec or 'the default model'}: loading failed ({type(exc).__name__}: {exc}); "
+                           "HARNESS_DEBUG=1 shows where") from None
 
 
 def positive(name: str, value: int | None, allow_zero: bool = False) -> None:
