@@ -26,8 +26,8 @@ def _parse_limits(values: tuple[str, ...]) -> tuple[int | float | None, dict[str
             try:
                 n = float(raw)
             except ValueError:
-                raise HarnessError(f"--limit {value!r}: expected a number, a fraction (0.1) or BENCHMARK=N, "
-                                   "e.g. --limit squad=20") from None
+                raise HarnessError(f"--limit {value!r}: expected a number or BENCHMARK=N (a fraction such as 0.1 "
+                                   "takes that share of each subset), e.g. --limit squad=20") from None
             if not 0 < n < 1:
                 raise HarnessError(f"--limit {value!r}: a fraction must be between 0 and 1 "
                                    "(or give a whole number)") from None
