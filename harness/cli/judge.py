@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..errors import HarnessError
-from .common import get_registry, load, positive
+from .common import get_registry, load, parse_kv, positive
 
 
 def _pct(x: Any) -> str:
@@ -29,6 +29,7 @@ def judge() -> None:
 @click.option("--judge-model", default=None, help="Model name to send to an openai: judge endpoint.")
 @click.option("--judge-api", type=click.Choice(["completions", "chat"]), default="completions", show_default=True)
 @click.option("--judge-api-key-env", default="OPENAI_API_KEY", show_default=True)
+@click.option("--judge-args", default=None, help="Backend options for the judge: KEY=VALUE[,...] (e.g. timeout=600).")
 @click.option("--n", "n", type=int, default=20, show_default=True, help="Reference pairs, balanced between sides.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-chars", type=int, default=3000, show_default=True,
@@ -38,7 +39,7 @@ def judge() -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("judge-check.json"), show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
-def check(ctx: click.Context, spec, judge_model, judge_api, judge_api_key_env, n, seed, max_chars, method,
+def check(ctx: click.Context, spec, judge_model, judge_api, judge_api_key_env, judge_args, n, seed, max_chars, method,
           judge_cache, out, quiet) -> None:
     """Agreement with GPT-4-turbo on alpaca-7b vs gpt4_1106_preview, position and length bias."""
     from ..files import atomic_write_json
@@ -51,6 +52,7 @@ def check(ctx: click.Context, spec, judge_model, judge_api, judge_api_key_env, n
     args: dict[str, Any] = {}
     if spec and spec.startswith("openai:"):
         args = {"model": judge_model, "api": judge_api, "api_key_env": judge_api_key_env}
+    args.update(parse_kv(judge_args, "--judge-args"))
     model = load(ctx, spec, **args)
     try:
         res = bench.check_judge(model, n=n, seed=seed, max_chars=max_chars, method=method, judge_cache=judge_cache,
