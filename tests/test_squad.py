@@ -6,7 +6,6 @@ files below, and pasted here; the scripts themselves are not part of the project
 """
 from __future__ import annotations
 
-import importlib.resources
 import json
 import math
 import shutil

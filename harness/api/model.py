@@ -56,7 +56,7 @@ class Model(ABC):
         return request.max_tokens
 
     def stream(self, request: GenerateRequest) -> Iterator[str]:
-        """The answer to one request in pieces (``harness generate``, ``serve`` with stream=true).
+        """The answer to one request in pieces (``harness generate``; ``harness serve`` generates through it to stop on hang-ups and caps).
         Default: the whole answer at once; token-level backends stream token by token."""
         yield self.generate([request], progress=False)[0]
 
