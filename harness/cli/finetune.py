@@ -1,6 +1,7 @@
 """``harness finetune`` and ``harness merge``. Heavy imports (torch) happen inside the commands."""
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ FORMAT_HELP = ("Prompt format: " + ", ".join(BUILTIN_FORMATS) + ", or a .jinja f
 @click.option("--grad-accum", type=int, default=1, show_default=True, help="Micro-batches per optimizer step.")
 @click.option("--max-length", type=int, default=None, help="Truncate texts to this many tokens [default: the "
               "longest that fits in the available RAM, at most the context length].")
+@click.option("--group-by-length/--no-group-by-length", default=True, show_default=True,
+              help="Batch texts of similar length together (less padding to compute); off: plain shuffled batches.")
 @click.option("--mask-instruction", is_flag=True, help="No loss on the prompt, only on the response.")
 @click.option("--eval-every", type=int, default=10, show_default=True, help="Evaluate every N optimizer steps.")
 @click.option("--patience", type=int, default=3, show_default=True,
@@ -55,9 +58,13 @@ FORMAT_HELP = ("Prompt format: " + ", ".join(BUILTIN_FORMATS) + ", or a .jinja f
 @click.option("--quiet", is_flag=True, help="No progress bars or log echo.")
 @click.pass_context
 def finetune(ctx: click.Context, model, data, fmt, template, out, epochs, lr, batch_size, grad_accum, max_length,
-             mask_instruction, eval_every, patience, seed, lora_rank, lora_alpha, lora_targets, resume, val_frac,
+             group_by_length, mask_instruction, eval_every, patience, seed, lora_rank, lora_alpha, lora_targets, resume, val_frac,
              test_frac, limit, weight_decay, warmup_frac, grad_clip, test_max_tokens, device, bf16, quiet) -> None:
-    """Instruction-fine-tune a model (full or LoRA) and write a checkpoint plus training outputs."""
+    """Instruction-fine-tune a model (full or LoRA) and write a checkpoint plus training outputs.
+
+    Data-parallel on several processes: torchrun --nproc_per_node N -m harness finetune ...
+    (each optimizer step then takes --grad-accum micro-batches per process).
+    """
     from ..finetune.outputs import print_outputs
     from ..finetune.runner import OUTPUT_FILES, resume_config
     from ..finetune.runner import finetune as run_finetune
@@ -65,7 +72,7 @@ def finetune(ctx: click.Context, model, data, fmt, template, out, epochs, lr, ba
 
     cfg = TrainConfig(model=model, data=data, format=fmt, template=template, limit=limit, val_frac=val_frac,
                       test_frac=test_frac, epochs=epochs, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
-                      max_length=max_length, mask_instruction=mask_instruction, eval_every=eval_every,
+                      max_length=max_length, group_by_length=group_by_length, mask_instruction=mask_instruction, eval_every=eval_every,
                       patience=patience, seed=seed, weight_decay=weight_decay, warmup_frac=warmup_frac,
                       grad_clip=grad_clip, lora_rank=lora_rank, lora_alpha=lora_alpha, lora_targets=lora_targets,
                       device=device, bf16=bf16, test_max_tokens=test_max_tokens)
@@ -85,6 +92,8 @@ def finetune(ctx: click.Context, model, data, fmt, template, out, epochs, lr, ba
     except KeyboardInterrupt:
         click.echo(f"interrupted; continue with: harness finetune --out {out} --resume", err=True)
         raise
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 reports
+        return
     print_outputs(out, OUTPUT_FILES)
     click.echo(f"fine-tuned checkpoint: {out}  (try: harness generate --model {out} \"...\")", err=True)
 

@@ -82,3 +82,22 @@ def collate(batch: Sequence[Encoded], eot_id: int, max_length: int | None = None
 def batches(data: Sequence[Encoded], order: Sequence[int], batch_size: int) -> list[list[Encoded]]:
     """Consecutive batches of ``data`` in ``order`` (the last one may be short)."""
     return [[data[i] for i in order[s:s + batch_size]] for s in range(0, len(order), batch_size)]
+
+
+def length_grouped_batches(data: Sequence[Encoded], order: Sequence[int], batch_size: int, seed: int,
+                           mega: int = 50) -> list[list[Encoded]]:
+    """Batches of similar lengths, so little padding is computed, in a still random order.
+
+    As transformers' ``LengthGroupedSampler``: ``order`` is cut into chunks of ``mega``
+    batches, each chunk sorted longest first and cut into batches, and the batches are
+    shuffled with ``seed``. Only the last batch may be short.
+    """
+    out: list[list[Encoded]] = []
+    step = batch_size * mega
+    for s in range(0, len(order), step):
+        chunk = sorted(order[s:s + step], key=lambda i: -len(data[i].ids))
+        out += [[data[i] for i in chunk[j:j + batch_size]] for j in range(0, len(chunk), batch_size)]
+    short = [b for b in out if len(b) < batch_size]
+    full = [b for b in out if len(b) == batch_size]
+    perm = torch.randperm(len(full), generator=torch.Generator().manual_seed(seed)).tolist()
+    return [full[i] for i in perm] + short

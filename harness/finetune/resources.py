@@ -26,7 +26,7 @@ import torch
 
 from ..errors import HarnessError
 from .collate import Encoded
-from .train import TrainConfig
+from .config import TrainConfig
 
 MEMORY_SHARE = 0.8  # of the available RAM a run may plan to use
 RUNTIME_BYTES = 256 << 20  # torch itself, the tokenizer, the data

@@ -21,7 +21,7 @@ from ..api import GenerateRequest, Model
 from ..errors import HarnessError
 from ..files import atomic_write_json, atomic_write_text
 from ..prompts import PromptFormat, format_for_model, get_format
-from . import outputs, resources, state
+from . import distributed, outputs, resources, state
 from .collate import encode_examples
 from .data import Example, load_examples
 from .lora import LoRAConfig, apply_lora, load_lora_state_dict, merge_lora, save_adapter
@@ -71,6 +71,7 @@ def resume_config(out: Path, given: TrainConfig, explicit: set[str]) -> TrainCon
         if key in saved and saved[key] != getattr(given, key):
             raise HarnessError(f"--resume: --{key.replace('_', '-')} {getattr(given, key)!r} differs from the "
                                f"interrupted run's {saved[key]!r}; resume with the original options")
+    saved.setdefault("group_by_length", False)  # runs started before length grouping batched plainly
     merged = {**saved, **{k: getattr(given, k) for k in explicit & RESUME_MAY_CHANGE}}
     try:
         return TrainConfig(**merged)
@@ -139,9 +140,20 @@ def test_responses(model: Any, fmt: PromptFormat, examples: list[Example], max_t
 
 def finetune(cfg: TrainConfig, out: Path, *, resume: bool = False,
              load: Callable[[str | None], Model] | None = None, progress: bool = True) -> dict[str, Any]:
-    """Run a fine-tuning job into ``out``; returns a summary (also stored in config.json)."""
+    """Run a fine-tuning job into ``out``; returns a summary (also stored in config.json).
+
+    Under torchrun every rank calls this; rank 0 alone writes files and returns the summary.
+    """
     cfg.validate()
-    out = Path(out)
+    ranks, device = distributed.from_env(cfg.device)
+    try:
+        return _finetune(dataclasses.replace(cfg, device=device), Path(out), resume, load, progress, ranks)
+    finally:
+        distributed.close(ranks)
+
+
+def _finetune(cfg: TrainConfig, out: Path, resume: bool, load: Callable[[str | None], Model] | None,
+              progress: bool, ranks: distributed.Ranks) -> dict[str, Any]:
     if resume and state.state_dir(out) is None:
         raise HarnessError(f"--resume: no interrupted fine-tuning run in {out} (no {state.STATE_DIR}/); "
                            "run without --resume")
@@ -149,10 +161,10 @@ def finetune(cfg: TrainConfig, out: Path, *, resume: bool = False,
         raise HarnessError(f"--out {out} holds an interrupted fine-tuning run; add --resume to continue it "
                            "or choose another --out")
     resources.check_out_dir(out)
-    if not resume:
+    if not resume and ranks.main:
         for name in ("train.log", "metrics.jsonl"):
             (out / name).unlink(missing_ok=True)
-    log = outputs.TrainLog(out / "train.log", echo=progress)
+    log: Callable[[str], None] = outputs.TrainLog(out / "train.log", echo=progress) if ranks.main else _quiet
     examples, data_name = load_examples(cfg.data, cfg.limit)
     split = _split(cfg, len(examples), out, resume)
     if cfg.format or cfg.template:  # check the template on every record before loading the model
@@ -166,10 +178,11 @@ def finetune(cfg: TrainConfig, out: Path, *, resume: bool = False,
     enc = {name: encode_examples(tokenizer, fmt, part[name]) for name in ("train", "val")}
     max_length = resources.resolve_max_length(cfg, out / "train_config.json" if resume else None, module, ctx,
                                               enc["train"] + enc["val"])
-    atomic_write_json(out / "train_config.json", {**dataclasses.asdict(cfg), "learning_rate": cfg.learning_rate,
-                                                   "resolved_max_length": max_length, "format_name": fmt.name,
-                                                   "data_name": data_name})
-    save_split(split, out / "split.json")
+    if ranks.main:
+        atomic_write_json(out / "train_config.json", {
+            **dataclasses.asdict(cfg), "learning_rate": cfg.learning_rate, "resolved_max_length": max_length,
+            "format_name": fmt.name, "data_name": data_name})
+        save_split(split, out / "split.json")
 
     module.float().to(cfg.device)
     n_base = sum(p.numel() for p in module.parameters())
@@ -188,10 +201,11 @@ def finetune(cfg: TrainConfig, out: Path, *, resume: bool = False,
 
     forward = model.forward if hasattr(model, "new_cache") else module
     trainer = Trainer(cfg, forward, module, tokenizer.eot_id, enc["train"], enc["val"], max_length,
-                      on_eval=on_eval, log=log, progress_bar=progress)
+                      on_eval=on_eval, log=log, progress_bar=progress, ranks=ranks)
     if resume:
         p = state.load_state(trainer, out)
-        outputs.write_metrics(out / "metrics.jsonl", p.history)
+        if ranks.main:
+            outputs.write_metrics(out / "metrics.jsonl", p.history)
         log(f"resuming at epoch {p.epoch + 1}, step {p.step}/{trainer.total_steps}")
     else:
         n_train = sum(p.numel() for p in trainer.params)
@@ -202,15 +216,19 @@ def finetune(cfg: TrainConfig, out: Path, *, resume: bool = False,
         log(f"data {data_name}: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test records; "
             f"format {fmt.name}; max length {max_length} tokens ({n_long} train/val records longer, "
             "truncated)")
-        log(f"{cfg.epochs} epoch(s) x {trainer.steps_per_epoch} steps, batch {cfg.batch_size} x {cfg.grad_accum}, "
-            f"lr {cfg.learning_rate:g}, seed {cfg.seed}")
+        ddp = f" x {ranks.world} ranks (DistributedDataParallel)" if ranks.world > 1 else ""
+        log(f"{cfg.epochs} epoch(s) x {trainer.steps_per_epoch} steps, batch {cfg.batch_size} x {cfg.grad_accum}"
+            f"{ddp}, lr {cfg.learning_rate:g}, seed {cfg.seed}")
     if not trainer.p.finished:
         try:
             trainer.run()
         except HarnessError as e:
             log(f"error: {e}")
             raise
-        state.save_state(trainer, out)  # a crash while writing outputs resumes here, not from scratch
+        if ranks.main:
+            state.save_state(trainer, out)  # a crash while writing outputs resumes here, not from scratch
+    if not ranks.main:
+        return {"rank": ranks.rank, "steps": trainer.p.step}
     try:
         summary = _finish(cfg, out, model, module, fmt, trainer, lora, part["test"], data_name, log, progress)
     except OSError as e:
@@ -218,6 +236,10 @@ def finetune(cfg: TrainConfig, out: Path, *, resume: bool = False,
     state.clear_state(out)
     log(f"done: {trainer.p.step} steps in {trainer.p.elapsed:.0f} s; checkpoint {out}")
     return summary
+
+
+def _quiet(msg: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def _finish(cfg: TrainConfig, out: Path, model: Any, module: torch.nn.Module, fmt: PromptFormat, trainer: Trainer,

@@ -9,6 +9,7 @@ from its last checkpoint replays exactly the same updates as one that never stop
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -20,64 +21,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import HarnessError
-from .collate import IGNORE_INDEX, Encoded, batches, collate
-
-
-@dataclass
-class TrainConfig:
-    """Hyper-parameters (saved as train_config.json). ``lr=None`` picks 5e-5 for full
-    fine-tuning (LLMs-from-scratch ch07) and 2e-4 with LoRA (adapters start at zero and
-    need larger steps)."""
-
-    model: str | None = None
-    data: str | None = None
-    format: str | None = None
-    template: str | None = None
-    limit: int | None = None
-    val_frac: float = 0.05
-    test_frac: float = 0.10
-    epochs: int = 1
-    lr: float | None = None
-    batch_size: int = 8
-    grad_accum: int = 1
-    max_length: int | None = None  # None: the model's context length
-    mask_instruction: bool = False
-    eval_every: int = 10  # optimizer steps
-    patience: int = 3  # evaluations without improvement before stopping; 0: never stop early
-    seed: int = 123
-    weight_decay: float = 0.1
-    warmup_frac: float = 0.1
-    min_lr_frac: float = 0.1
-    grad_clip: float = 1.0
-    lora_rank: int = 0  # 0: full fine-tuning
-    lora_alpha: float | None = None  # None: 2 * rank
-    lora_targets: str = "all"
-    device: str = "cpu"
-    bf16: bool = False  # bfloat16 autocast for the forward pass (fp32 master weights)
-    test_max_tokens: int = 256
-
-    def validate(self) -> None:
-        for name in ("epochs", "batch_size", "grad_accum", "eval_every"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise HarnessError(f"--{name.replace('_', '-')} must be a positive integer (got {v})")
-        for name in ("patience", "lora_rank", "test_max_tokens"):
-            if getattr(self, name) < 0:
-                raise HarnessError(f"--{name.replace('_', '-')} must be 0 or more (got {getattr(self, name)})")
-        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
-            raise HarnessError(f"--lr must be a positive finite number (got {self.lr})")
-        if self.max_length is not None and self.max_length < 2:
-            raise HarnessError(f"--max-length must be at least 2 (got {self.max_length})")
-        if self.limit is not None and self.limit < 1:
-            raise HarnessError(f"--limit must be a positive integer (got {self.limit})")
-
-    @property
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else (2e-4 if self.lora_rank else 5e-5)
-
-    @property
-    def alpha(self) -> float:
-        return self.lora_alpha if self.lora_alpha is not None else 2.0 * self.lora_rank
+from .collate import IGNORE_INDEX, Encoded, batches, collate, length_grouped_batches
+from .config import TrainConfig  # noqa: F401 (imported from here by the runner, tests and bench)
+from .distributed import Ranks, wrap
 
 
 @dataclass
@@ -126,19 +72,27 @@ def make_optimizer(module: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Ada
 
 class Trainer:
     """Runs :class:`TrainConfig` on pre-encoded data; calls ``on_eval(self)`` after each
-    evaluation (the runner writes metrics and checkpoints there)."""
+    evaluation on rank 0 (the runner writes metrics and checkpoints there).
+
+    With ``ranks.world > 1`` (torchrun) the module is wrapped in DistributedDataParallel
+    and each optimizer step takes ``grad_accum x world`` micro-batches, ``grad_accum`` per
+    rank: the same updates as one process with ``grad_accum x world``.
+    """
 
     def __init__(self, cfg: TrainConfig, forward: Callable[[torch.Tensor], torch.Tensor],
                  module: torch.nn.Module, eot_id: int, train: Sequence[Encoded], val: Sequence[Encoded],
                  max_length: int, on_eval: Callable[[Trainer], None] = lambda t: None,
-                 log: Callable[[str], None] = print, progress_bar: bool = True) -> None:
-        self.cfg, self.forward, self.module, self.eot_id = cfg, forward, module, eot_id
+                 log: Callable[[str], None] = print, progress_bar: bool = True, ranks: Ranks | None = None) -> None:
+        ranks = ranks or Ranks()
+        self.cfg, self.forward, self.module, self.eot_id, self.ranks = cfg, forward, module, eot_id, ranks
+        self.ddp = wrap(module, ranks, cfg.device) if ranks.world > 1 else None
         self.train_data, self.val_data, self.max_length = list(train), list(val), max_length
         self.on_eval, self.log, self.progress_bar = on_eval, log, progress_bar
         self.params = [p for p in module.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(module, cfg)
         self.n_batches = math.ceil(len(self.train_data) / cfg.batch_size)
-        self.steps_per_epoch = math.ceil(self.n_batches / cfg.grad_accum)
+        self.per_step = cfg.grad_accum * ranks.world  # micro-batches per optimizer step, all ranks
+        self.steps_per_epoch = math.ceil(self.n_batches / self.per_step)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         warmup = round(cfg.warmup_frac * self.total_steps) if cfg.warmup_frac > 0 else 0
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -148,33 +102,44 @@ class Trainer:
         self.best_changed = False
         self.last_lr = 0.0
         self._cached: tuple[int, list[list[Encoded]]] = (-1, [])
+        self._val_batches: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     # ---- losses -------------------------------------------------------------------
     def _batch(self, items: Sequence[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = collate(items, self.eot_id, self.max_length, self.cfg.mask_instruction)
         return x.to(self.cfg.device), y.to(self.cfg.device)
 
-    def _loss(self, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean", train: bool = False) -> torch.Tensor:
         device_type = torch.device(self.cfg.device).type
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
-            logits = self.forward(x)
+            logits = self.ddp(x) if train and self.ddp is not None else self.forward(x)
+        logits = getattr(logits, "logits", logits)  # DDP around a transformers model returns its output
         return F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE_INDEX,
                                reduction=reduction)
 
     @torch.no_grad()
     def mean_loss(self, data: Sequence[Encoded], max_batches: int | None = None) -> float | None:
-        """Token-weighted mean loss over ``data`` (in order), in eval mode."""
+        """Token-weighted mean loss over ``data``, in eval mode; each rank takes every world-th batch.
+
+        The validation batches are collated once, longest texts together (no padding to
+        recompute at every evaluation).
+        """
         if not data:
             return None
+        if data is self.val_data:
+            if self._val_batches is None:
+                order = sorted(range(len(data)), key=lambda i: -len(data[i].ids))
+                self._val_batches = [self._batch(b) for b in batches(data, order, self.cfg.batch_size)]
+            todo = self._val_batches
+        else:
+            todo = [self._batch(b) for b in batches(data, range(len(data)), self.cfg.batch_size)[:max_batches]]
         self.module.eval()
         total, count = 0.0, 0
-        for i, b in enumerate(batches(data, range(len(data)), self.cfg.batch_size)):
-            if max_batches is not None and i >= max_batches:
-                break
-            x, y = self._batch(b)
+        for x, y in todo[self.ranks.rank::self.ranks.world]:
             total += float(self._loss(x, y, reduction="sum"))
             count += int((y != IGNORE_INDEX).sum())
         self.module.train()
+        total, count = self.ranks.sum([total, count])
         return total / count if count else None
 
     # ---- the loop -----------------------------------------------------------------
@@ -205,8 +170,33 @@ class Trainer:
                 p.bad_evals += 1
                 if self.cfg.patience and p.bad_evals >= self.cfg.patience:
                     p.stopped_early = True
-        self.on_eval(self)
+        if self.ranks.main:
+            self.on_eval(self)
         return rec
+
+    def _micro_batches(self, group: list[list[Encoded]]) -> tuple[float, int]:
+        """Forward and backward this rank's share of a step's micro-batches; returns the step's
+        summed micro-batch losses and input tokens over all ranks.
+
+        The gradient is the mean over the group's micro-batches. Under DDP (which averages
+        over ranks) each loss is weighted by ``world / len(group)`` and only the last
+        backward synchronises; a rank left without a micro-batch (a short last group)
+        contributes one with weight 0, as every rank must join the all-reduce.
+        """
+        world = self.ranks.world
+        mine = group[self.ranks.rank::world]
+        loss_sum, tokens = 0.0, 0
+        for i, items in enumerate(mine or group[:1]):
+            x, y = self._batch(items)
+            last = i == max(len(mine), 1) - 1
+            with self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext():
+                loss = self._loss(x, y, train=True)
+                (loss * world / len(group) if mine else loss * 0.0).backward()
+            if mine:
+                loss_sum += loss.item()
+                tokens += x.numel()
+        loss_sum, n = self.ranks.sum([loss_sum, tokens])
+        return loss_sum, int(n)
 
     def _check_finite(self, value: float | None, what: str, step: int) -> None:
         """A NaN/inf loss stops the run before anything of it is saved or called best."""
@@ -218,7 +208,12 @@ class Trainer:
     def _epoch_batches(self, epoch: int) -> list[list[Encoded]]:
         if self._cached[0] != epoch:
             order = epoch_order(len(self.train_data), self.cfg.seed, epoch)
-            self._cached = (epoch, batches(self.train_data, order, self.cfg.batch_size))
+            if self.cfg.group_by_length:
+                grouped = length_grouped_batches(self.train_data, order, self.cfg.batch_size,
+                                                 self.cfg.seed * 1_000_003 + epoch + 1)
+                self._cached = (epoch, grouped)
+            else:
+                self._cached = (epoch, batches(self.train_data, order, self.cfg.batch_size))
         return self._cached[1]
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
@@ -230,21 +225,17 @@ class Trainer:
         self.module.train()
         if not p.history:
             self.evaluate()
-        bar = tqdm(total=self.total_steps, initial=p.step, disable=not self.progress_bar, desc="finetune",
+        bar = tqdm(total=self.total_steps, initial=p.step, disable=not (self.progress_bar and self.ranks.main),
+                   desc="finetune",
                    unit="step", dynamic_ncols=True)
         start = time.monotonic() - p.elapsed
         try:
             while p.epoch < cfg.epochs and not p.stopped_early:
                 groups = self._epoch_batches(p.epoch)
-                group = groups[p.batch:p.batch + cfg.grad_accum]
+                group = groups[p.batch:p.batch + self.per_step]
                 self.optimizer.zero_grad(set_to_none=True)
-                step_loss = 0.0
-                for items in group:
-                    x, y = self._batch(items)
-                    loss = self._loss(x, y)
-                    (loss / len(group)).backward()
-                    p.tokens += x.numel()
-                    step_loss += loss.item()
+                step_loss, tokens = self._micro_batches(group)
+                p.tokens += tokens
                 self._check_finite(step_loss, "training loss", p.step + 1)
                 if cfg.grad_clip > 0:
                     norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
