@@ -47,6 +47,8 @@ def base_spec(adapter: Path, cfg: dict[str, Any], base: str | None) -> str:
         raise HarnessError(f"{adapter / CONFIG}: no base_model_name_or_path; pass --model-args base=PATH")
     if not Path(spec).exists() and (adapter / spec).exists():
         return str(adapter / spec)
+    if not Path(spec).exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", spec):
+        return f"hf:{spec}"  # a hub id, as PEFT records it: transformers resolves it (from its cache offline)
     return str(spec)
 
 
