@@ -35,7 +35,7 @@ def _copy(tmp_path: Path, name: str = "run") -> Path:
 def test_mmlu_delta_chart_sorted_best_first(report: Path) -> None:
     doc = parse(report / "report" / "bench-mmlu.html")
     charts = [s for s in doc.find_all("svg") if "per subject" in s.find_all("title")[0].text()]
-    labels = [t.text() for t in charts[0].find_all("text") if t.attrs.get("text-anchor") == "end"]
+    labels = [t.text() for t in charts[0].find_all("text") if "text-anchor: end" in t.attrs.get("style", "")]
     # deltas from results.json subsets: history +0.5, algebra +4/9, anatomy +0.25
     assert labels == ["high_school_us_history", "abstract_algebra", "anatomy"]
     results = json.loads((FIXTURE / "results.json").read_text())
@@ -135,8 +135,11 @@ def test_finetune_page(report: Path) -> None:
                                                   doc.find_all("dl", id="hyper")[0].find_all("dd"))}
     assert hyper["lr"] == "0.0002" and hyper["lora.r"] == "8"
     svg = doc.find_all("svg")[0]
-    assert len(svg.find_all("polyline")) == 2
-    assert any("@ 40" in t.text() for t in svg.find_all("text"))
+    lines = [g for g in svg.find_all("g") if g.attrs.get("id", "").endswith(("-series-0", "-series-1"))]
+    assert len(lines) == 2 and all(g.find_all("path") for g in lines)
+    texts = [t.text() for t in svg.find_all("text")]
+    assert any("@ 40" in t for t in texts)
+    assert "epoch 1" in texts and "end of epoch" in texts  # the fixture's epoch 1 ends at step 40
     assert any(p.text() == "<script>alert(3)</script>" for p in doc.find_all("pre"))
     assert "finetune.html" in (report / "index.html").read_text()
 

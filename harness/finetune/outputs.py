@@ -2,7 +2,7 @@
 
 * ``metrics.jsonl``: one ``{"step","epoch","tokens","train_loss","val_loss","lr"}`` per evaluation;
 * ``loss-curve.svg``: train vs validation loss per step, the best evaluation marked
-  (the report's hand-written SVG charts: no matplotlib dependency, opens in any browser);
+  (drawn with matplotlib by the report's chart module: an SVG that opens in any browser);
 * ``train.log``: the human-readable log; ``train_config.json``: the hyper-parameters;
 * ``test-responses.json``: each held-out test record with the model's greedy answer,
   shaped like LLMs-from-scratch's ``instruction-data-with-response.json``.
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..files import atomic_write_text, finite
-from ..report.svg import line_chart
+from ..report.svg import epoch_steps, line_chart
 
 METRIC_KEYS = ("step", "epoch", "tokens", "train_loss", "val_loss", "lr")
 
@@ -69,7 +69,7 @@ def loss_curve_svg(history: Sequence[dict[str, Any]], best_step: int | None, tit
                        marker=best_step if marked else None,
                        marker_label=f"best (step {best_step}, {best[0]:.3f})" if marked else "",
                        width=720, height=420, x_label="optimizer step", y_label="loss", dots=True,
-                       standalone=True)
+                       standalone=True, epochs=epoch_steps(history))
     return str(chart) + "\n"
 
 

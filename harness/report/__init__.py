@@ -2,8 +2,8 @@
 
 Modules: ``render`` (pages and files written), ``run`` (reading a run directory into
 rows), ``bench``/``judge``/``samples``/``finetune``/``compare`` (one page kind each),
-``export`` (summary.md, results.csv) and ``svg`` (the one inline-SVG chart renderer,
-also used for the fine-tuning loss curve).
+``export`` (summary.md, results.csv) and ``svg`` (the charts: matplotlib drawing inline
+SVG, also used for the fine-tuning loss curve).
 """
 from __future__ import annotations
 

@@ -134,6 +134,6 @@ def compare_context(runs: list[Run], out_dir: Path) -> dict[str, Any]:
                   "hi": b["cells"][j]["hi"], "colour": svg.GREY if b["role"] == "base" else svg.BLUE,
                   "suffix": " ★ best" if b["cells"][j].get("best") else ""} for b in board]
         direction = "" if col["hib"] else " (lower is better)"
-        chart = svg.score_bars(items, f"{col['bench']} {col['metric']}{direction}", width=600, label_w=170)
+        chart = svg.score_bars(items, f"{col['bench']} {col['metric']}{direction}", width=600)
         charts.append({**col, "chart": chart})
     return {"board": board, "cols": cols, "charts": charts, "warnings": _warnings(runs), "n_runs": len(runs)}

@@ -144,7 +144,8 @@ def finetune_context(info: dict, run_dir: Path) -> dict[str, Any] | None:
     series = {name: pts for name, pts in (("train loss", _curve(metrics, "train_loss")),
                                           ("val loss", _curve(metrics, "val_loss"))) if pts}
     chart = svg.line_chart(series, "training and validation loss", marker=best,
-                           marker_label=f"{best_label} @ {best:g}" if best is not None else "") if series else ""
+                           marker_label=f"{best_label} @ {best:g}" if best is not None else "", y_label="loss",
+                           epochs=svg.epoch_steps(metrics)) if series else ""
     best_row = next((m for m in metrics if num(m.get("step")) == best), None)
     other = {k: v for k, v in ft.items() if k not in ("metrics", "config", "train_config", "hyperparameters",
                                                         "test_responses")}

@@ -1,10 +1,16 @@
-"""Inline SVG charts for the HTML report.
+"""The report's charts (and ``loss-curve.svg``), drawn with matplotlib as inline SVG.
 
-Why hand-written SVG: the report must work from file:// with no network, no CDN and
-no JavaScript, and these few chart shapes (delta bars, score bars, histograms, loss
-curves, interval strips) are short to draw directly. Every text that reaches the SVG
-is XML-escaped here; the results are returned as ``markupsafe.Markup`` so Jinja's
-autoescape leaves the (already safe) markup alone.
+Why matplotlib: a maintained plotting library gets ticks, label layout and text
+metrics right, which a hand-written renderer kept getting wrong. Why inline SVG:
+the report must work from file:// with no network, no CDN and no JavaScript.
+matplotlib is imported only when a chart is drawn (``harness --help`` stays fast),
+with the Agg backend (no display) and the DejaVu Sans it ships.
+
+The output is deterministic (fixed ``svg.hashsalt``, no date): the same input gives
+byte-identical SVG. Every SVG is re-serialised with ElementTree, which escapes all
+text (names come from users' files), prefixes the element ids with a digest of the
+chart (several charts share one HTML page) and drops matplotlib's page-wide
+``<style>`` rule. Text stays ``<text>`` (``svg.fonttype = "none"``): small files.
 
 Colours are the Okabe–Ito colour-blind-safe pair: blue for "model better", orange
 (vermillion) for "model worse", grey for the base; every coloured mark also carries
@@ -12,11 +18,19 @@ a ▲/▼ symbol or a label so nothing depends on colour alone.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import math
-from collections.abc import Sequence
-from html import escape
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from markupsafe import Markup
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 BLUE = "#0072B2"
 ORANGE = "#D55E00"
@@ -24,25 +38,97 @@ GREY = "#8c8c8c"
 LIGHT = "#c9c9c9"
 UP, DOWN = "▲", "▼"
 
+PX = 1 / 96  # inches per CSS pixel (the SVG is written in points, and a point is 4/3 px)
+ROW_PX = 20  # one bar's row in the bar charts
+MAX_LABEL = 48  # longer names are cut with "…", so one long name cannot shrink a whole chart
+_NS, _XLINK = "http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"
+_RC = {"svg.hashsalt": "harness", "svg.fonttype": "none", "text.parse_math": False, "text.usetex": False,
+       "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"], "font.size": 9.0,
+       "axes.spines.top": False, "axes.spines.right": False, "axes.edgecolor": "#444",
+       "xtick.color": "#333", "ytick.color": "#333", "axes.labelcolor": "#222"}
+_META = {"Date": None, "Creator": None, "Format": None, "Type": None}
 
-def _e(text: object) -> str:
-    return escape(str(text), quote=True)
 
-
-def _n(x: float) -> str:
-    return f"{x:.1f}"
-
-
-def _svg(width: float, height: float, body: list[str], title: str) -> Markup:
-    return Markup(
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{_n(width)}" '
-        f'height="{_n(height)}" viewBox="0 0 {_n(width)} {_n(height)}" font-size="12" '
-        f'font-family="system-ui, sans-serif"><title>{_e(title)}</title>{"".join(body)}</svg>'
-    )
+def _clean(text: object, limit: int = MAX_LABEL) -> str:
+    """One printable line (XML forbids control characters), cut to ``limit`` characters."""
+    s = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
+    return s if len(s) <= limit else s[:limit - 1] + "…"
 
 
 def _finite(*xs: float | None) -> bool:
-    return all(x is not None and math.isfinite(x) for x in xs)
+    try:
+        return all(x is not None and math.isfinite(x) for x in xs)
+    except TypeError:  # a string or a list where a number belongs
+        return False
+
+
+def _render(draw: Callable[[Figure], None], width: float, height: float, title: str, *,
+            tight: bool = True, standalone: bool = False, layout: Literal["constrained"] | None = None) -> str:
+    """Draw on a fresh Figure of ``width`` x ``height`` px and return the finished SVG text."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]  # (keys typed as literals)
+        fig = Figure(figsize=(width * PX, height * PX), facecolor="white" if standalone else "none",
+                     layout=layout)
+        draw(fig)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="svg", metadata=_META, bbox_inches="tight" if tight else None,
+                    pad_inches=0.06, facecolor=fig.get_facecolor())
+    return _finish(buf.getvalue(), _clean(title, 200))
+
+
+def _finish(data: bytes, title: str) -> str:
+    """matplotlib's SVG made fit for inlining: unique ids, a <title>, no stray whitespace."""
+    ET.register_namespace("", _NS)
+    ET.register_namespace("xlink", _XLINK)
+    root = ET.fromstring(data)
+    prefix = "c" + hashlib.sha1(data).hexdigest()[:10] + "-"
+    for defs in root.findall(f"{{{_NS}}}defs"):
+        for style in defs.findall(f"{{{_NS}}}style"):  # "*{...}" would apply to the whole HTML page
+            defs.remove(style)
+        if not len(defs):
+            root.remove(defs)
+    for el in root.iter():
+        for key, value in list(el.attrib.items()):
+            if key == "id":
+                el.set(key, prefix + value)
+            elif key == f"{{{_XLINK}}}href" and value.startswith("#"):
+                el.set(key, "#" + prefix + value[1:])
+            elif "url(#" in value:
+                el.set(key, value.replace("url(#", "url(#" + prefix))
+            elif key == "d":
+                el.set(key, " ".join(value.split()))
+        if el.tag != f"{{{_NS}}}text" and el.text and not el.text.strip():
+            el.text = None
+        if el.tail and not el.tail.strip():
+            el.tail = None
+    for key, value in (("class", "chart"), ("role", "img"), ("stroke-linejoin", "round"), ("stroke-linecap", "butt")):
+        root.set(key, value)
+    head = ET.Element(f"{{{_NS}}}title")
+    head.text = title
+    root.insert(0, head)
+    return ET.tostring(root, encoding="unicode")
+
+
+def _bar_axes(fig: Figure, labels: list[str]) -> Axes:
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_yticks(range(len(labels)), [_clean(s) for s in labels])
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # first item on top
+    ax.tick_params(axis="y", length=0)
+    ax.grid(axis="x", color="#e4e4e4", linewidth=0.6)
+    ax.set_axisbelow(True)
+    return ax
+
+
+def _right_text(ax: Axes, y: float, text: str, colour: str = "#222") -> None:
+    """A value printed right of the plot, on a bar's row (inside the tight bounding box)."""
+    from matplotlib.transforms import blended_transform_factory
+
+    ax.text(1.015, y, text, transform=blended_transform_factory(ax.transAxes, ax.transData),
+            va="center", ha="left", color=colour)
 
 
 def delta_bars(items: Sequence[dict], title: str, width: int = 720) -> Markup:
@@ -50,76 +136,56 @@ def delta_bars(items: Sequence[dict], title: str, width: int = 720) -> Markup:
 
     ``items``: dicts with ``label``, ``value``, optional ``lo``/``hi``, ``better`` (bool:
     the change is an improvement given higher_is_better) and ``significant``.
-    Significant bars are solid, others hatched-light, so the eye finds real changes.
+    Significant bars are solid, others light, so the eye finds real changes.
     """
     rows = [i for i in items if _finite(i.get("value"))]
     rows.sort(key=lambda i: (not i.get("better"), -abs(i["value"]) if i.get("better") else abs(i["value"])))
     if not rows:
         return Markup("")
-    label_w, value_w, row_h, top = 200, 150, 18, 24
     span = max(max(abs(i["value"]), abs(i.get("lo") or 0), abs(i.get("hi") or 0)) for i in rows) or 1.0
-    plot_w = width - label_w - value_w
-    mid = label_w + plot_w / 2
 
-    def x(v: float) -> float:
-        return mid + max(-1.0, min(1.0, v / span)) * (plot_w / 2 - 4)
+    def draw(fig: Figure) -> None:
+        ax = _bar_axes(fig, [i["label"] for i in rows])
+        for k, item in enumerate(rows):
+            colour = BLUE if item.get("better") else ORANGE
+            ax.barh(k, item["value"], height=0.7, color=colour, alpha=1.0 if item.get("significant") else 0.45)
+            if _finite(item.get("lo"), item.get("hi")):
+                ax.plot([item["lo"], item["hi"]], [k, k], color="#222", linewidth=1)
+            sym, star = (UP if item.get("better") else DOWN), (" *" if item.get("significant") else "")
+            _right_text(ax, k, f"{sym} {item['value']:+.4f}{star}", colour)
+        ax.axvline(0, color="#222", linewidth=0.9)
+        ax.set_xlim(-span * 1.05, span * 1.05)
+        ax.set_xlabel(f"{DOWN} model worse · model better {UP}")
 
-    body = [(f'<text x="{_n(mid)}" y="14" text-anchor="middle" fill="#444">'
-             f'{DOWN} model worse · 0 · model better {UP}</text>')]
-    for k, item in enumerate(rows):
-        y = top + k * row_h
-        colour = BLUE if item.get("better") else ORANGE
-        opacity = "1" if item.get("significant") else "0.45"
-        x0, x1 = sorted((x(0), x(item["value"])))
-        body.append(f'<text x="{label_w - 6}" y="{_n(y + 13)}" text-anchor="end">{_e(item["label"])}</text>')
-        body.append(f'<rect x="{_n(x0)}" y="{_n(y + 3)}" width="{_n(max(x1 - x0, 1))}" height="{row_h - 6}" '
-                    f'fill="{colour}" fill-opacity="{opacity}"><title>{_e(item["label"])}: '
-                    f'{item["value"]:+.4f}</title></rect>')
-        if _finite(item.get("lo"), item.get("hi")):
-            yc = y + row_h / 2
-            body.append(f'<line x1="{_n(x(item["lo"]))}" x2="{_n(x(item["hi"]))}" y1="{_n(yc)}" y2="{_n(yc)}" '
-                        f'stroke="#222" stroke-width="1"/>')
-        sym = UP if item.get("better") else DOWN
-        star = " *" if item.get("significant") else ""
-        body.append(f'<text x="{width - value_w + 6}" y="{_n(y + 13)}" fill="{colour}">{sym} '
-                    f'{item["value"]:+.4f}{star}</text>')
-    height = top + len(rows) * row_h + 6
-    body.append(f'<line x1="{_n(mid)}" x2="{_n(mid)}" y1="{top - 4}" y2="{height - 2}" stroke="#222"/>')
-    return _svg(width, height, body, title)
+    height = len(rows) * ROW_PX
+    return Markup(_render(draw, max(width - 350, 200), height, title))
 
 
-def score_bars(items: Sequence[dict], title: str, width: int = 720, colour: str = BLUE,
-               label_w: int = 200) -> Markup:
-    """Horizontal bars of scores (no base to compare with), highest first, with whiskers."""
+def score_bars(items: Sequence[dict], title: str, width: int = 720, colour: str = BLUE) -> Markup:
+    """Horizontal bars of scores (no base to compare with), highest first, with whiskers.
+
+    An item may carry its own ``colour`` and a ``suffix`` printed after its value.
+    """
     rows = sorted((i for i in items if _finite(i.get("value"))), key=lambda i: -i["value"])
     if not rows:
         return Markup("")
-    value_w, row_h = 110, 18
-    top_v = max(max(i["value"], i.get("hi") or 0) for i in rows)
-    scale = max(1.0, top_v)
-    plot_w = width - label_w - value_w
+    top = max(max(i["value"], i.get("hi") or 0) for i in rows)
+    low = min(min(i["value"], i.get("lo") or 0) for i in rows)
 
-    def x(v: float) -> float:
-        return label_w + max(0.0, min(v / scale, 1.0)) * plot_w
+    def draw(fig: Figure) -> None:
+        ax = _bar_axes(fig, [i["label"] for i in rows])
+        for k, item in enumerate(rows):
+            ax.barh(k, item["value"], height=0.7, color=item.get("colour", colour))
+            if _finite(item.get("lo"), item.get("hi")):
+                ax.plot([item["lo"], item["hi"]], [k, k], color="#222", linewidth=1)
+            suffix = str(item.get("suffix", ""))
+            _right_text(ax, k, f"{item['value']:.4f}{' ' * suffix[:1].isspace()}{_clean(suffix)}")
+        ax.set_xlim(min(0.0, low), max(1.0, top))
 
-    body = []
-    for k, item in enumerate(rows):
-        y = 4 + k * row_h
-        colour_k = item.get("colour", colour)
-        body.append(f'<text x="{label_w - 6}" y="{_n(y + 13)}" text-anchor="end">{_e(item["label"])}</text>')
-        body.append(f'<rect x="{label_w}" y="{_n(y + 3)}" width="{_n(max(x(item["value"]) - label_w, 1))}" '
-                    f'height="{row_h - 6}" fill="{colour_k}"><title>{_e(item["label"])}: {item["value"]:.4f}'
-                    f'</title></rect>')
-        if _finite(item.get("lo"), item.get("hi")):
-            yc = y + row_h / 2
-            body.append(f'<line x1="{_n(x(item["lo"]))}" x2="{_n(x(item["hi"]))}" y1="{_n(yc)}" y2="{_n(yc)}" '
-                        f'stroke="#222"/>')
-        body.append(f'<text x="{width - value_w + 6}" y="{_n(y + 13)}">{item["value"]:.4f}'
-                    f'{_e(item.get("suffix", ""))}</text>')
-    return _svg(width, 8 + len(rows) * row_h, body, title)
+    return Markup(_render(draw, max(width - 310, 200), len(rows) * ROW_PX, title))
 
 
-def histogram(series: dict[str, Sequence[float]], title: str, bins: int = 10, width: int = 520) -> Markup:
+def histogram(series: Mapping[str, Sequence[float]], title: str, bins: int = 10, width: int = 520) -> Markup:
     """Side-by-side histograms of per-sample scores in [0, 1] (model blue, base grey).
 
     Means hide whether a model got many samples a bit better or a few much better;
@@ -135,111 +201,118 @@ def histogram(series: dict[str, Sequence[float]], title: str, bins: int = 10, wi
         counts[name] = c
     if not counts:
         return Markup("")
-    peak = max(max(c) for c in counts.values()) or 1
-    left, bottom, top, plot_h = 40, 36, 22, 140
-    plot_w = width - left - 10
-    slot = plot_w / bins
-    bar_w = (slot - 4) / max(1, len(counts))
-    body = []
-    for j, (name, c) in enumerate(counts.items()):
-        colour = colours.get(name, BLUE)
-        body.append(f'<rect x="{left + j * 90}" y="4" width="10" height="10" fill="{colour}"/>'
-                    f'<text x="{left + j * 90 + 14}" y="13">{_e(name)}</text>')
-        for b, count in enumerate(c):
-            h = plot_h * count / peak
-            bx = left + b * slot + 2 + j * bar_w
-            body.append(f'<rect x="{_n(bx)}" y="{_n(top + plot_h - h)}" width="{_n(bar_w)}" height="{_n(h)}" '
-                        f'fill="{colour}"><title>{_e(name)} {b / bins:.1f}–{(b + 1) / bins:.1f}: {count}'
-                        f'</title></rect>')
-    for b in range(bins + 1):
-        if b % 2 == 0:
-            body.append(f'<text x="{_n(left + b * slot)}" y="{top + plot_h + 14}" text-anchor="middle">'
-                        f'{b / bins:.1f}</text>')
-    body.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#222"/>')
-    body.append(f'<text x="8" y="{top + 10}">{peak}</text>')
-    return _svg(width, top + plot_h + bottom - 8, body, title)
+
+    def draw(fig: Figure) -> None:
+        from matplotlib.ticker import MaxNLocator
+
+        ax = fig.add_axes((0, 0, 1, 1))
+        slot = 1 / bins
+        bar_w = slot * 0.8 / len(counts)
+        for j, (name, c) in enumerate(counts.items()):
+            xs = [b * slot + slot * 0.1 + j * bar_w for b in range(bins)]
+            ax.bar(xs, c, width=bar_w, align="edge", color=colours.get(name, BLUE), label=_clean(name))
+        ax.set_xlim(0, 1)
+        ax.set_xticks([b / bins for b in range(0, bins + 1, 2)])
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("samples")
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncol=len(counts), frameon=False, borderaxespad=0.2)
+
+    return Markup(_render(draw, width - 60, 150, title))
+
+
+def epoch_steps(rows: Iterable[dict[str, Any]]) -> list[float]:
+    """The steps where an epoch ends, interpolated between logged ``{"step", "epoch"}`` rows."""
+    pts = sorted((float(r["step"]), float(r["epoch"])) for r in rows if isinstance(r, dict)
+                 and _finite(r.get("step"), r.get("epoch")))
+    out: list[float] = []
+    for (s0, e0), (s1, e1) in zip(pts, pts[1:]):
+        for k in range(math.floor(e0) + 1, math.floor(e1) + 1):
+            if e1 > e0:
+                out.append(s0 + (k - e0) / (e1 - e0) * (s1 - s0))
+    return [s for s in out if pts and s < pts[-1][0]]
 
 
 def line_chart(series: dict[str, list[tuple[float, float]]], title: str, marker: float | None = None,
                marker_label: str = "", width: int = 640, height: int = 260, *, x_label: str = "step",
-               y_label: str = "", dots: bool = False, standalone: bool = False) -> Markup:
-    """Loss curves: one polyline per series (train blue solid, val orange dashed) and a
-    vertical marker at the early-stopping step, the checkpoint that was kept.
+               y_label: str = "", dots: bool = False, standalone: bool = False,
+               epochs: Sequence[float] = ()) -> Markup:
+    """Loss curves: one line per series (train blue solid, val orange dashed), a dashed
+    vertical marker at the kept (early-stopping) step, named in the legend, and dotted
+    lines where epochs end, numbered along the top.
 
     The report inlines the chart; ``harness finetune`` writes it as ``loss-curve.svg``
     with ``standalone=True``: white background and the title drawn as a heading (a
     file opened on its own has no page around it), and a "no data" chart rather than
     nothing when there are no points. ``dots`` marks each evaluation.
     """
-    pts = [p for s in series.values() for p in s if _finite(p[0], p[1])]
-    if not pts and not standalone:
+    good = {name: [p for p in s if _finite(p[0], p[1])] for name, s in series.items()}
+    xs = [p[0] for s in good.values() for p in s]
+    if not xs and not standalone:
         return Markup("")
-    head = 24 if standalone else 0
-    body = [f'<rect width="{width}" height="{height}" fill="#fff"/>',
-            f'<text x="{_n(width / 2)}" y="17" text-anchor="middle" font-size="15">{_e(title)}</text>'
-            ] if standalone else []
-    if not pts:
-        body.append(f'<text x="{_n(width / 2)}" y="{_n(height / 2)}" text-anchor="middle">no data</text>')
-        return _svg(width, height, body, title)
-    x_lo, x_hi = min(p[0] for p in pts), max(p[0] for p in pts)
-    y_lo, y_hi = min(p[1] for p in pts), max(p[1] for p in pts)
-    x_hi, y_hi = (x_hi if x_hi > x_lo else x_lo + 1), (y_hi if y_hi > y_lo else y_lo + 1)
-    left, right, top, bottom = (62 if y_label else 52), 16, 24 + head, 30
-    pw, ph = width - left - right, height - top - bottom
+    styles = [(BLUE, "-"), (ORANGE, "--"), (GREY, ":")]
 
-    def sx(v: float) -> float:
-        return left + (v - x_lo) / (x_hi - x_lo) * pw
+    def draw(fig: Figure) -> None:
+        from matplotlib.ticker import MaxNLocator
 
-    def sy(v: float) -> float:
-        return top + (1 - (v - y_lo) / (y_hi - y_lo)) * ph
+        ax = fig.add_subplot()
+        if standalone:
+            fig.suptitle(_clean(title, 200), fontsize=12)
+        if not xs:
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            return
+        for k, (name, pts) in enumerate(good.items()):
+            colour, dash = styles[k % len(styles)]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=colour, linestyle=dash, linewidth=1.8,
+                    marker="o" if dots else None, markersize=3, label=_clean(name), gid=f"series-{k}")
+        ends = [e for e in epochs if _finite(e) and min(xs) < e < max(xs)]
+        for k, e in enumerate(ends):
+            ax.axvline(e, color=GREY, linestyle=":", linewidth=1, label="end of epoch" if k == 0 else None)
+        if ends:
+            top = ax.secondary_xaxis("top")
+            every = max(1, math.ceil(len(ends) / 10))
+            top.set_xticks([e for k, e in enumerate(ends) if k % every == 0],
+                           [f"epoch {k + 1}" for k in range(len(ends)) if k % every == 0])
+            top.tick_params(length=2, colors="#666")
+            top.spines[:].set_visible(False)
+        if marker is not None and _finite(marker):
+            ax.axvline(marker, color="#222", linestyle=(0, (4, 3)), linewidth=1.2,
+                       label=_clean(marker_label, 80) or "kept")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(_clean(x_label))
+        ax.set_ylabel(_clean(y_label))
+        ax.grid(color="#eeeeee", linewidth=0.6)
+        labels = ax.get_legend_handles_labels()[1]
+        fig.legend(loc="outside lower center", ncols=len(labels) if sum(map(len, labels)) < 70 else 2,
+                   frameon=False)
 
-    styles = [(BLUE, ""), (ORANGE, ' stroke-dasharray="6 3"'), (GREY, ' stroke-dasharray="2 2"')]
-    body.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#bbb"/>')
-    for k, (name, s) in enumerate(series.items()):
-        colour, dash = styles[k % len(styles)]
-        good = [p for p in s if _finite(p[0], p[1])]
-        if good:
-            path = " ".join(f"{_n(sx(a))},{_n(sy(b))}" for a, b in good)
-            body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
-            if dots:
-                body += [f'<circle cx="{_n(sx(a))}" cy="{_n(sy(b))}" r="2.5" fill="{colour}"/>' for a, b in good]
-        body.append(f'<line x1="{left + k * 110}" x2="{left + k * 110 + 22}" y1="{10 + head}" y2="{10 + head}" '
-                    f'stroke="{colour}" stroke-width="2"{dash}/><text x="{left + k * 110 + 26}" y="{14 + head}">'
-                    f'{_e(name)}</text>')
-    for v in (y_lo, (y_lo + y_hi) / 2, y_hi):
-        body.append(f'<text x="{left - 4}" y="{_n(sy(v) + 4)}" text-anchor="end">{v:.3g}</text>')
-    for v in (x_lo, x_hi):
-        body.append(f'<text x="{_n(sx(v))}" y="{height - 10}" text-anchor="middle">{v:g}</text>')
-    body.append(f'<text x="{left + pw / 2}" y="{height - 10}" text-anchor="middle">{_e(x_label)}</text>')
-    if y_label:
-        yc = _n(top + ph / 2)
-        body.append(f'<text x="14" y="{yc}" text-anchor="middle" transform="rotate(-90 14 {yc})">'
-                    f'{_e(y_label)}</text>')
-    if marker is not None and _finite(marker):
-        mx = sx(marker)
-        # a label that would run off the right edge goes to the left of the line instead
-        tx, anchor = (mx + 4, "") if mx + 4 + 7 * len(marker_label) <= width else (mx - 4, ' text-anchor="end"')
-        body.append(f'<line x1="{_n(mx)}" x2="{_n(mx)}" y1="{top}" y2="{top + ph}" stroke="#222" '
-                    f'stroke-dasharray="4 3"/><text x="{_n(tx)}" y="{top + 14}"{anchor}>{_e(marker_label)}</text>')
-    return _svg(width, height, body, title)
+    return Markup(_render(draw, width, height, title, standalone=standalone, layout="constrained"))
 
 
+@lru_cache(maxsize=2048)  # the same row's strip appears on the index and on its benchmark's page
 def interval_strip(value: float | None, lo: float | None, hi: float | None, span: float, better: bool | None,
                    significant: bool, width: int = 140, height: int = 16) -> Markup:
     """A tiny forest-plot cell for the summary table: the delta's interval against zero."""
-    if not _finite(value) or not span:
+    if value is None or not _finite(value) or not span:
         return Markup("")
-    mid = width / 2
-
-    def x(v: float) -> float:
-        return mid + max(-1.0, min(1.0, v / span)) * (width / 2 - 3)
-
     colour = GREY if better is None else (BLUE if better else ORANGE)
-    body = [f'<line x1="{_n(mid)}" x2="{_n(mid)}" y1="1" y2="{height - 1}" stroke="#999"/>']
-    if _finite(lo, hi):
-        body.append(f'<line x1="{_n(x(lo))}" x2="{_n(x(hi))}" y1="{height / 2}" y2="{height / 2}" '
-                    f'stroke="{colour}" stroke-width="{3 if significant else 1.5}"/>')
-    fill = colour if significant else "#fff"
-    body.append(f'<circle cx="{_n(x(value))}" cy="{height / 2}" r="4" fill="{fill}" stroke="{colour}" '
-                f'stroke-width="1.5"/>')
-    return _svg(width, height, body, f"difference {value:+.4f}")
+
+    def x(v: float) -> float:  # figure coordinates: 0.5 is zero, the span reaches 3 px from the edges
+        return 0.5 + max(-1.0, min(1.0, v / span)) * (0.5 - 3 / width)
+
+    def draw(fig: Figure) -> None:
+        # figure-level lines, no Axes: an Axes costs more than the rest of the drawing, and a
+        # table has one strip per row
+        from matplotlib.lines import Line2D
+
+        def line(xs: list[float], ys: list[float], **kw: Any) -> None:
+            fig.add_artist(Line2D(xs, ys, transform=fig.transFigure, **kw))
+
+        line([0.5, 0.5], [1 / height, 1 - 1 / height], color="#999", linewidth=0.75)
+        if lo is not None and hi is not None and _finite(lo, hi):
+            line([x(lo), x(hi)], [0.5, 0.5], color=colour, linewidth=2.25 if significant else 1.1,
+                 solid_capstyle="butt")
+        line([x(value)], [0.5], marker="o", markersize=6, markeredgewidth=1.1, color=colour,
+             markerfacecolor=colour if significant else "#fff", linestyle="none")
+
+    return Markup(_render(draw, width, height, f"difference {value:+.4f}", tight=False))
