@@ -165,7 +165,3 @@ def _print_summary(results: dict) -> None:
 
     for line in cli_lines(results):
         click.echo(line)
-    from ..report.verdict import cli_lines  # the verdict over everything, judged win rates included
-
-    for line in cli_lines(results):
-        click.echo(line)
