@@ -1,16 +1,14 @@
 """The report's charts (and ``loss-curve.svg``), drawn with matplotlib as inline SVG.
 
-Why matplotlib: a maintained plotting library gets ticks, label layout and text
-metrics right, which a hand-written renderer kept getting wrong. Why inline SVG:
-the report must work from file:// with no network, no CDN and no JavaScript.
-matplotlib is imported only when a chart is drawn (``harness --help`` stays fast),
-with the Agg backend (no display) and the DejaVu Sans it ships.
-
-The output is deterministic (fixed ``svg.hashsalt``, no date): the same input gives
-byte-identical SVG. Every SVG is re-serialised with ElementTree, which escapes all
-text (names come from users' files), prefixes the element ids with a digest of the
-chart (several charts share one HTML page) and drops matplotlib's page-wide
-``<style>`` rule. Text stays ``<text>`` (``svg.fonttype = "none"``): small files.
+Why matplotlib: a maintained library places ticks, labels and legends from real
+text metrics instead of hand-picked coordinates. Why inline SVG: the report must
+work from file:// with no network, no CDN and no JavaScript. matplotlib is imported
+only when a chart is drawn (``harness --help`` stays fast), with the Agg backend (no
+display) and the DejaVu Sans it ships. Same input, byte-identical SVG (fixed
+``svg.hashsalt``, no date). Each SVG is re-serialised with ElementTree, which escapes
+all text (names come from users' files), prefixes the ids with a digest of the chart
+(several charts share a page) and drops matplotlib's page-wide ``<style>`` rule.
+Text stays ``<text>`` (``svg.fonttype = "none"``): small files.
 
 Colours are the Okabe–Ito colour-blind-safe pair: blue for "model better", orange
 (vermillion) for "model worse", grey for the base; every coloured mark also carries
@@ -32,10 +30,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-BLUE = "#0072B2"
-ORANGE = "#D55E00"
-GREY = "#8c8c8c"
-LIGHT = "#c9c9c9"
+BLUE, ORANGE, GREY = "#0072B2", "#D55E00", "#8c8c8c"
 UP, DOWN = "▲", "▼"
 
 PX = 1 / 96  # inches per CSS pixel (the SVG is written in points, and a point is 4/3 px)

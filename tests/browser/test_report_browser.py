@@ -133,7 +133,8 @@ def test_benchmark_pages_render_without_errors(browser, site: Path, shots: Path)
         if name == "mmlu":
             browser.save_screenshot(str(shots / "bench-mmlu.png"))
     browser.get((site / "report" / "finetune.html").as_uri())
-    assert browser.find_elements("css selector", "svg polyline")
+    assert len(browser.find_elements("css selector", "svg.chart g[id$='-series-0'] path, "
+                                                      "svg.chart g[id$='-series-1'] path")) == 2
     browser.save_screenshot(str(shots / "finetune.png"))
     assert _errors(browser) == []
 
