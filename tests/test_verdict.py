@@ -101,7 +101,7 @@ def test_headline_summary_and_cli_count_the_judged_comparison(tmp_path):
     render_report(tmp_path)
     summary = (tmp_path / "summary.md").read_text()
     assert "No paired comparisons" not in summary
-    assert "no significant difference on 1 of 1 comparisons" in summary
+    assert "no evidence of a difference at this n on 1 of 1 comparisons" in summary
     assert "win rate 26.0 % ± 1.9" in summary and "0 wins · 5 losses" in summary and "p = 0.0625" in summary
     assert "judge at chance" in summary and "> ⚠" in summary
     index = (tmp_path / "index.html").read_text()
@@ -118,7 +118,7 @@ def test_significant_loss_counts_as_worse(tmp_path):
     holm_adjust(res)
     (tmp_path / "results.json").write_text(json.dumps(res))
     render_report(tmp_path)
-    assert "better on 1, worse on 1, no significant difference on 0 of 2" in (tmp_path / "summary.md").read_text()
+    assert "better on 1, worse on 1, no evidence of a difference at this n on 0 of 2" in (tmp_path / "summary.md").read_text()
 
 
 # -- the plug-in: score-mode failures, saved responses, existing outputs ---------------------------------------

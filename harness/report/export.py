@@ -37,8 +37,13 @@ def delta_text(row: Row) -> str:
     return f"{_symbol(row)} {fmt_signed(row.delta_value)}{ci}".strip()
 
 
+def _mde_text(row: Row) -> str:
+    """The smallest difference the comparison could have detected (alpha 0.05, power 0.8)."""
+    return f"±{fmt(row.mde, 3)}" if row.mde is not None else "–"
+
+
 def verdict_text(row: Row) -> str:
-    return {"better": "model better", "worse": "model worse", "ns": "not significant"}.get(row.verdict, "")
+    return {"better": "model better", "worse": "model worse", "ns": "no evidence of a difference at this n"}.get(row.verdict, "")
 
 
 def summary_markdown(run: Run, rows: list[Row], note: str, headline: str, judge_lines: list[str] | None = None,
@@ -60,15 +65,15 @@ def summary_markdown(run: Run, rows: list[Row], note: str, headline: str, judge_
     if errors:
         lines.append("")
     if base:
-        lines += ["| benchmark | metric | n | base | model | Δ [95% CI] | p | test | verdict |",
-                  "|---|---|---:|---:|---:|---|---:|---|---|"]
+        lines += ["| benchmark | metric | n | base | model | Δ [95% CI] | detectable Δ | p | test | verdict |",
+                  "|---|---|---:|---:|---:|---|---:|---:|---|---|"]
         for r in rows:
             p = fmt_p((r.delta or {}).get("p_value"))
             if r.p_adj is not None:
                 p += f" (adj {fmt_p(r.p_adj)})"
             lines.append(f"| {md_cell(r.bench)} | {md_cell(r.metric)} | {r.n or ''} | "
                          f"{fmt((r.base or {}).get('value'))} | {fmt((r.model or {}).get('value'))} | "
-                         f"{delta_text(r)} | {p} | {md_cell((r.delta or {}).get('test', ''))} | {verdict_text(r)} |")
+                         f"{delta_text(r)} | {_mde_text(r)} | {p} | {md_cell((r.delta or {}).get('test', ''))} | {verdict_text(r)} |")
     else:
         lines += ["| benchmark | metric | n | score | 95% CI |", "|---|---|---:|---:|---|"]
         for r in rows:
@@ -78,6 +83,9 @@ def summary_markdown(run: Run, rows: list[Row], note: str, headline: str, judge_
                          f"{fmt((r.model or {}).get('value'))} | {ci} |")
     if note:
         lines += ["", md_cell(note)]
+    if base:
+        lines += ["", "detectable Δ: the smallest difference this n could detect (two-sided alpha 0.05, power 0.8; "
+                  "binary: from the discordance rate, continuous: from the sd of the paired differences)."]
     return "\n".join(lines) + "\n"
 
 

@@ -33,6 +33,7 @@ from .bench import bench_context
 from .export import delta_text, results_csv, summary_markdown, verdict_text
 from .finetune import finetune_context
 from .judge import section as judge_section
+from .power import attach_mde
 from .run import (
     Row,
     Run,
@@ -211,6 +212,7 @@ def render_report(run_dir: Path, out_dir: Path | None = None, page_size: int = P
     out.mkdir(parents=True, exist_ok=True)
     fill_missing_deltas(run)
     rows, note = verdict_rows(run)
+    attach_mde(run, rows)
     judged = bool(judge_rows(run.results))
     head = headline(rows) if run.has_base or judged else ""
     lines, checks = judge_lines(run.results, rows), judge_checks(run.results)

@@ -118,6 +118,7 @@ class Row:
     p_adj: float | None = None
     scope: str = "overall"  # overall | subset | group
     name: str = ""  # subset/group name
+    mde: float | None = None  # minimum detectable effect at this n (report/power.py)
 
     @property
     def delta_value(self) -> float | None:

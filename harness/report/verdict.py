@@ -70,7 +70,7 @@ def headline(rows: list[Row]) -> str:
     better = sum(r.verdict == "better" for r in tested)
     worse = sum(r.verdict == "worse" for r in tested)
     return (f"Model significantly better on {better}, worse on {worse}, "
-            f"no significant difference on {len(tested) - better - worse} of {len(tested)} comparisons.")
+            f"no evidence of a difference at this n on {len(tested) - better - worse} of {len(tested)} comparisons.")
 
 
 def _pct(x: Any, digits: int = 1) -> str:
