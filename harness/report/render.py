@@ -33,6 +33,7 @@ from .bench import bench_context
 from .export import delta_text, results_csv, summary_markdown, verdict_text
 from .finetune import finetune_context
 from .judge import section as judge_section
+from .paths import scrub, shown
 from .power import attach_mde
 from .run import (
     Row,
@@ -169,7 +170,7 @@ def _build_report_dir(run: Run, tmp: Path, rows: list[Row], note: str, page_size
     has_base = run.has_base
     benches = list(results["benchmarks"])
     ft = finetune_context(run.model_info("model"), run.dir)
-    common = {"title": (run.model_info("model").get("spec") or "model"), "benches": benches,
+    common = {"title": shown(run.model_info("model").get("spec") or "model", run.dir), "benches": benches,
               "has_finetune": ft is not None, "page_size": page_size}
     sample_info = {}
     for name in benches:
@@ -179,13 +180,14 @@ def _build_report_dir(run: Run, tmp: Path, rows: list[Row], note: str, page_size
             sample_info[name] = _write_samples(tmp / "samples" / slug(name), name, res, records, has_base,
                                                common, page_size)
         metric, _ = primary_metric(res)
-        ctx = bench_context(name, res, records, [r for r in rows if r.bench == name], metric, has_base,
+        ctx = bench_context(name, scrub(res, run.dir), records, [r for r in rows if r.bench == name], metric, has_base,
                             page_size)
         html = _render("bench.html.j2", **common, root="../", b=ctx, has_base=has_base, samples=sample_info.get(name),
                        span=_strip_span(rows), strip=strip, note=note)
         (tmp / f"bench-{slug(name)}.html").write_text(html, encoding="utf-8")
     if ft is not None:
-        html = _render("finetune.html.j2", **common, root="../", ft=ft, model=run.model_info("model"))
+        html = _render("finetune.html.j2", **common, root="../", ft=scrub(ft, run.dir),
+                       model=scrub(run.model_info("model"), run.dir))
         (tmp / "finetune.html").write_text(html, encoding="utf-8")
     return sample_info
 
@@ -215,7 +217,7 @@ def render_report(run_dir: Path, out_dir: Path | None = None, page_size: int = P
     attach_mde(run, rows)
     judged = bool(judge_rows(run.results))
     head = headline(rows) if run.has_base or judged else ""
-    lines, checks = judge_lines(run.results, rows), judge_checks(run.results)
+    lines, checks = scrub(judge_lines(run.results, rows), run.dir), scrub(judge_checks(run.results), run.dir)
     tmp = Path(tempfile.mkdtemp(prefix=".report-new-", dir=out))
     publish(tmp)
     try:
@@ -225,14 +227,15 @@ def render_report(run_dir: Path, out_dir: Path | None = None, page_size: int = P
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     ft_exists = (out / "report" / "finetune.html").exists()
-    index = _render("index.html.j2", title=(run.model_info("model").get("spec") or "model"),
+    shown_run = Run(run.dir, scrub(run.results, run.dir))  # machine paths as ~/... or relative, for display
+    index = _render("index.html.j2", title=shown(run.model_info("model").get("spec") or "model", run.dir),
                     benches=list(run.results["benchmarks"]), has_finetune=ft_exists, page_size=page_size,
-                    root="", rows=rows, note=note, headline=head, has_base=run.has_base, errors=_errors(run),
-                    cfg=_config_context(run), samples=sample_info, span=_strip_span(rows),
-                    strip=strip, results=run.results, judges=_judges(run), judge_lines=lines, judge_checks=checks,
+                    root="", rows=rows, note=note, headline=head, has_base=run.has_base, errors=scrub(_errors(run), run.dir),
+                    cfg=_config_context(shown_run), samples=sample_info, span=_strip_span(rows),
+                    strip=strip, results=shown_run.results, judges=_judges(run), judge_lines=lines, judge_checks=checks,
                     ci_methods=sorted({str(r.delta["ci_method"]) for r in rows
                                        if r.delta and r.delta.get("ci_method")}))
-    atomic_write_text(out / "summary.md", summary_markdown(run, rows, note, head, lines, checks))
+    atomic_write_text(out / "summary.md", summary_markdown(shown_run, rows, note, head, lines, checks))
     slices = [r for name, res in run.results["benchmarks"].items() for key in ("groups", "subsets")
               for r in slice_rows(name, res, key)]
     atomic_write_text(out / "results.csv", results_csv(rows + slices))

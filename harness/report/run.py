@@ -260,7 +260,9 @@ def fmt(x: Any, digits: int = 4) -> str:
 
 def fmt_signed(x: Any, digits: int = 4) -> str:
     v = num(x)
-    return "–" if v is None else f"{v:+.{digits}f}"
+    if v is None:
+        return "–"
+    return f"{0.0:.{digits}f}" if v == 0 else f"{v:+.{digits}f}"  # no change: no sign, no arrow
 
 
 def fmt_p(x: Any) -> str:

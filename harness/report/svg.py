@@ -134,7 +134,8 @@ def delta_bars(items: Sequence[dict], title: str, width: int = 720) -> Markup:
     Significant bars are solid, others light, so the eye finds real changes.
     """
     rows = [i for i in items if _finite(i.get("value"))]
-    rows.sort(key=lambda i: (not i.get("better"), -abs(i["value"]) if i.get("better") else abs(i["value"])))
+    rows.sort(key=lambda i: (not i.get("better"), i.get("better") is False,
+                             -abs(i["value"]) if i.get("better") else abs(i["value"])))
     if not rows:
         return Markup("")
     span = max(max(abs(i["value"]), abs(i.get("lo") or 0), abs(i.get("hi") or 0)) for i in rows) or 1.0
@@ -142,12 +143,14 @@ def delta_bars(items: Sequence[dict], title: str, width: int = 720) -> Markup:
     def draw(fig: Figure) -> None:
         ax = _bar_axes(fig, [i["label"] for i in rows])
         for k, item in enumerate(rows):
-            colour = BLUE if item.get("better") else ORANGE
+            neutral = item["value"] == 0 or item.get("better") is None  # no change: no colour, no arrow
+            colour = GREY if neutral else BLUE if item.get("better") else ORANGE
             ax.barh(k, item["value"], height=0.7, color=colour, alpha=1.0 if item.get("significant") else 0.45)
             if _finite(item.get("lo"), item.get("hi")):
                 ax.plot([item["lo"], item["hi"]], [k, k], color="#222", linewidth=1)
-            sym, star = (UP if item.get("better") else DOWN), (" *" if item.get("significant") else "")
-            _right_text(ax, k, f"{sym} {item['value']:+.4f}{star}", colour)
+            sym, star = ("" if neutral else UP if item.get("better") else DOWN), (" *" if item.get("significant") else "")
+            value = "0.0000" if item["value"] == 0 else f"{item['value']:+.4f}"
+            _right_text(ax, k, f"{sym} {value}{star}".strip(), colour)
         ax.axvline(0, color="#222", linewidth=0.9)
         ax.set_xlim(-span * 1.05, span * 1.05)
         ax.set_xlabel(f"{DOWN} model worse · model better {UP}")
