@@ -20,6 +20,7 @@ from .distributed import SINGLE, Dist
 from .errors import HarnessError
 
 CHUNK_BATCHES = 4
+LL_CHUNK_FACTOR = 8  # log-likelihood chunks are larger: a shared few-shot prefix is reused only within one
 
 
 def _answer(model: Model, requests: list) -> list:
@@ -46,8 +47,11 @@ def _answer_or_error(model: Model, requests: list, dist: Dist) -> list | tuple[b
 
 
 def _order(req: Any) -> tuple:
+    """Log-likelihood requests by context text, so requests sharing a prompt or a few-shot block
+    (an MMLU subject's) sit in one chunk and the backend computes the shared prefix once;
+    generation longest first, so a chunk's batches hold similar lengths."""
     if isinstance(req, LoglikelihoodRequest):
-        return (0, -len(req.context) - len(req.continuation), req.context, req.continuation)
+        return (0, 0, req.context, req.continuation)
     return (1, -len(req.prompt) - req.max_tokens, req.prompt)
 
 
@@ -82,10 +86,12 @@ def run_requests(model: Model, requests: list, progress: bool = True, *, cache: 
         stats["hits"] = stats.get("hits", 0) + len(keys) - len(todo)
         stats["misses"] = stats.get("misses", 0) + len(todo)
     todo.sort(key=lambda i: _order(keys[i]))
-    step = max(1, chunk_size) * dist.world_size
+    n_ll = sum(isinstance(keys[i], LoglikelihoodRequest) for i in todo)
+    steps = (max(1, chunk_size) * LL_CHUNK_FACTOR * dist.world_size, max(1, chunk_size) * dist.world_size)
+    chunks = [todo[a:min(a + steps[0], n_ll)] for a in range(0, n_ll, steps[0])]
+    chunks += [todo[a:a + steps[1]] for a in range(n_ll, len(todo), steps[1])]
     with tqdm(total=len(todo), disable=not (progress and dist.is_main), desc=model.info.spec, leave=False) as bar:
-        for start in range(0, len(todo), step):
-            chunk = todo[start:start + step]
+        for chunk in chunks:
             lo, hi = dist.shard(chunk)
             parts = dist.all_gather(_answer_or_error(model, [keys[i] for i in chunk[lo:hi]], dist))
             failed = [p for p in parts if isinstance(p, tuple)]

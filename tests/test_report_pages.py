@@ -6,7 +6,6 @@ import io
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -268,15 +267,13 @@ def test_compare_runs_bad_run(tmp_path: Path) -> None:
         compare_runs([FIXTURE, tmp_path / "bad"], tmp_path / "cmp")
 
 
-def test_large_run_is_paginated_and_fast(tmp_path: Path) -> None:
+def test_large_run_is_paginated(tmp_path: Path) -> None:
+    """5,000 samples: 50 pages, none large (speed belongs in bench/, not in a wall-clock assert)."""
     run = _copy(tmp_path)
     recs = records(FIXTURE, "squad")
     big = [dict(recs[i % len(recs)], doc_id=f"q{i}") for i in range(5000)]
     (run / "samples" / "squad.jsonl").write_text("".join(json.dumps(r) + "\n" for r in big))
-    t0 = time.perf_counter()
     render_report(run)
-    elapsed = time.perf_counter() - t0
     pages = list((run / "report" / "samples" / "squad").glob("page-*.html"))
     assert len(pages) == 50
     assert max(p.stat().st_size for p in pages) < 400_000
-    assert elapsed < 10, elapsed
