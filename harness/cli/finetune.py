@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from ..errors import HarnessError
-from ..prompts.formats import BUILTIN_FORMATS
+from ..prompts.names import BUILTIN_FORMATS
 from .common import device_option, load
 
 FORMAT_HELP = ("Prompt format: " + ", ".join(BUILTIN_FORMATS) + ", or a .jinja file "

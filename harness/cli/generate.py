@@ -6,7 +6,7 @@ import sys
 import click
 
 from ..errors import HarnessError
-from ..prompts.formats import BUILTIN_FORMATS
+from ..prompts.names import BUILTIN_FORMATS
 from .common import device_option, load
 
 

@@ -6,7 +6,6 @@ import json
 import click
 
 from ..errors import HarnessError
-from ..plugins import PLUGIN_ERRORS
 from .common import get_registry
 
 
@@ -49,7 +48,7 @@ def tasks(ctx: click.Context, name: str | None) -> None:
     for bname in ([name] if name else sorted(benches)):
         try:
             _describe(bname, benches[bname], registry.benchmark_plugin[bname], bool(name))
-        except PLUGIN_ERRORS as exc:  # a plug-in's broken attributes: named, the others still listed
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a broken plug-in is named, the rest listed
             click.echo(f"(benchmark {bname!r} of plug-in {registry.benchmark_plugin[bname]!r} cannot be "
                        f"described: {type(exc).__name__}: {exc})", err=True)
     for p in registry.failures:

@@ -1,20 +1,24 @@
 """Prompt formats in one place: the built-in and Jinja2 instruction formats (:mod:`.formats`,
 ``templates/*.jinja``), the example they render (:mod:`.example`) and how each model is prompted
-(:mod:`.chat`: fine-tuned format, its chat template, or ChatML). No torch here."""
-from .chat import apply_chat_template, build_prompt, format_for_model, render_chat_template
-from .example import Example, example_from_alpaca, user_content
-from .formats import (
-                      BUILTIN_FORMATS,
-                      DEFAULT_FORMAT,
-                      PromptFormat,
-                      format_from_config,
-                      format_prompt,
-                      get_format,
-                      resolve_format,
-)
+(:mod:`.chat`: fine-tuned format, its chat template, or ChatML). No torch here; Jinja2 is imported
+on first use (``harness --help`` only needs the format names)."""
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "BUILTIN_FORMATS", "DEFAULT_FORMAT", "Example", "PromptFormat", "apply_chat_template", "build_prompt",
-    "example_from_alpaca", "format_for_model", "format_from_config", "format_prompt", "get_format",
-    "render_chat_template", "resolve_format", "user_content",
-]
+from .names import BUILTIN_FORMATS, DEFAULT_FORMAT
+
+_LAZY = {
+    "apply_chat_template": "chat", "build_prompt": "chat", "format_for_model": "chat",
+    "render_chat_template": "chat", "Example": "example", "example_from_alpaca": "example",
+    "user_content": "example", "PromptFormat": "formats", "format_from_config": "formats",
+    "format_prompt": "formats", "get_format": "formats", "resolve_format": "formats",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["BUILTIN_FORMATS", "DEFAULT_FORMAT", *_LAZY]

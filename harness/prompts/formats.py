@@ -26,16 +26,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import HarnessError, did_you_mean
 from .example import Example, example_from_alpaca
+from .names import BUILTIN_FORMATS, DEFAULT_FORMAT
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-BUILTIN_FORMATS = {
-    "alpaca": "LLMs-from-scratch ch07 Alpaca prompt (### Instruction / ### Input / ### Response)",
-    "phi3": "LLMs-from-scratch ch07 exercise 7.1 Phi-3-style prompt (<|user|> ... <|assistant|>:)",
-    "phi3-caps": "as phi3 with <|User|> / <|Assistant|> tags",
-    "phi3-chat": "Phi-3's own chat template (<|user|>\\n...<|end|>\\n<|assistant|>\\n)",
-    "chatml": "ChatML as in SmolLM2-Instruct's chat template (<|im_start|>role ... <|im_end|>)",
-}
-DEFAULT_FORMAT = "alpaca"
 _SENTINEL = "\x00HARNESS-OUTPUT\x00"
 _VARIABLES = "instruction, input, output, messages, system, add_generation_prompt"
 
