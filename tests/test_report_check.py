@@ -126,3 +126,80 @@ def test_no_absolute_machine_paths(tmp_path: Path) -> None:
         assert home + "/" not in text, page
     index = (run / "index.html").read_text()
     assert "../ckpt" in index and "~/models/base" in index and "--out ." in index
+
+
+def _edit_samples(run: Path, bench: str, edit) -> None:
+    import json
+
+    path = run / "samples" / f"{bench}.jsonl"
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line]
+    for k, rec in enumerate(recs):
+        edit(k, rec)
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def test_mmlu_choices_probabilities_and_margin(tmp_path: Path) -> None:
+    run = _run_with(tmp_path, lambda data: None)
+    lls = {"model": [-1.0, -2.5, -0.5, -3.0], "base": [-2.0, -1.0, -1.5, -4.0]}
+
+    def add(k: int, rec: dict) -> None:
+        for role in ("model", "base"):
+            rec[role]["loglikelihoods"] = lls[role]
+    _edit_samples(run, "mmlu", add)
+    render_report(run)
+    doc = parse(run / "report" / "samples" / "mmlu" / "page-1.html")
+    first = doc.find_all("tr", id="s-0")[0]
+    table = first.find_all("table")[0]
+    rows = {tr.attrs["data-choice"]: tr for tr in table.find_all("tr") if "data-choice" in tr.attrs}
+    assert rows["B"].find_all("td")[0].text().startswith("B. two")
+    for role, col in (("base", 1), ("model", 2)):
+        z = sum(math.exp(x) for x in lls[role])
+        want = [math.exp(x) / z for x in lls[role]]
+        got = [float(rows[c].find_all("td")[col].attrs["data-value"]) for c in "ABCD"]
+        assert got == pytest.approx(want, rel=1e-12)
+    gold = "ABCD".index(records(FIXTURE, "mmlu")[0]["target"])
+    assert "gold" in rows["ABCD"[gold]].attrs.get("class", "")
+    margins = {s.attrs["data-role"]: float(s.attrs["data-value"]) for s in first.find_all("span")
+               if "data-role" in s.attrs}
+    z = sum(math.exp(x) for x in lls["model"])
+    p = [math.exp(x) / z for x in lls["model"]]
+    assert margins["model"] == pytest.approx(p[gold] - max(q for i, q in enumerate(p) if i != gold))
+
+
+def test_answers_diffed_word_by_word_and_escaped(tmp_path: Path) -> None:
+    run = _run_with(tmp_path, lambda data: None)
+
+    def answers(k: int, rec: dict) -> None:
+        if k == 0:
+            rec["base"]["answer"] = "the cat sat on <b>mat</b>"
+            rec["model"]["answer"] = "the dog sat on <b>mat</b> today"
+    _edit_samples(run, "squad", answers)
+    render_report(run)
+    doc = parse(run / "report" / "samples" / "squad" / "page-1.html")
+    row = doc.find_all("tr", id="s-0")[0]
+    sides = {p.attrs["data-side"]: p for p in row.find_all("pre") if "data-side" in p.attrs}
+    assert [d.text() for d in sides["base"].find_all("del")] == ["cat"]
+    assert [i.text() for i in sides["model"].find_all("ins")] == ["dog", " today"]
+    assert sides["model"].text() == "the dog sat on <b>mat</b> today"
+    assert not sides["model"].find_all("b")  # the answer's markup is text, not elements
+
+
+def test_status_and_score_change_for_every_metric(tmp_path: Path) -> None:
+    import json
+
+    run = _run_with(tmp_path, lambda data: None)
+    render_report(run)
+    chunk = (run / "report" / "samples" / "squad" / "data-1.js").read_text()
+    views = json.loads(chunk[chunk.index(",[") + 1:chunk.rindex(");")])
+    recs = records(FIXTURE, "squad")
+    for v, rec in zip(views, recs):
+        for metric in ("exact_match", "f1"):
+            d = rec["model"]["scores"][metric] - rec["base"]["scores"][metric]
+            assert v["dc"][metric] == pytest.approx(d)
+            assert v["sts"][metric] == ("I" if d > 1e-12 else "R" if d < -1e-12 else
+                                        "B" if rec["model"]["scores"][metric] >= 0.5 else "W")
+    page = parse(run / "report" / "samples" / "squad" / "page-1.html")
+    options = [o.attrs["value"] for o in page.find_all("select", id="metric")[0].find_all("option")]
+    assert options == ["exact_match", "f1"]
+    meta = json.loads(page.find_all("script", id="page-meta")[0].text())
+    assert sum(meta["by_metric"]["f1"].values()) == len(recs)

@@ -156,7 +156,8 @@ def _write_samples(folder: Path, name: str, res: dict, records: list[dict], has_
     for k, views in enumerate(paged["pages"], 1):
         (folder / f"data-{k}.js").write_text(chunk_js(k, views), encoding="utf-8")
         meta = {"bench": name, "page": k, "pages": n_pages, "size": page_size, "has_base": has_base,
-                "labels": status_labels(paged["by_judge"], paged["against"])}
+                "labels": status_labels(paged["by_judge"], paged["against"]),
+                "metric": None if paged["by_judge"] else paged["metric"], "by_metric": paged["by_metric"]}
         html = _render("samples.html.j2", **common, root="../../../", bench=name, views=views, page=k,
                        pages=n_pages, filters=buttons, meta=meta, labels=meta["labels"], metric=paged["metric"],
                        has_base=has_base, total=paged["total"])

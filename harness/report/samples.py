@@ -14,6 +14,7 @@ import json
 import re
 from typing import Any
 
+from .choices import choices_view, word_diff
 from .judge import judged, opponent, scores_text, verdict
 from .judge import status as judge_status
 from .run import STATUS_LABELS, num, primary_metric, sample_status, target_text
@@ -45,13 +46,30 @@ def _scores(part: Any) -> dict[str, float]:
     return {k: v for k, v in (part.get("scores") or {}).items() if num(v) is not None}
 
 
+def _per_metric(rec: dict, directions: dict[str, bool]) -> tuple[dict[str, str], dict[str, float]]:
+    """Status letter and score change (model − base) for every metric, so any metric can filter/sort."""
+    status, change = {}, {}
+    for name, hib in directions.items():
+        status[name] = sample_status(rec, name, hib)
+        m, b = (num(((rec.get(r) or {}).get("scores") or {}).get(name)) if isinstance(rec.get(r), dict) else None
+                for r in ("model", "base"))
+        if m is not None and b is not None:
+            change[name] = (m - b) if hib else (b - m)  # positive = the model improved
+    return status, change
+
+
 def sample_view(rec: dict, index: int, metric: str | None, higher_is_better: bool,
-                by_judge: bool = False) -> dict[str, Any]:
+                by_judge: bool = False, directions: dict[str, bool] | None = None) -> dict[str, Any]:
     """The compact per-sample dict both the HTML table and the JS chunks use."""
     model, base = rec.get("model"), rec.get("base")
     winner, judge_text = verdict(rec.get("judge"))
     judge_text = judge_text or scores_text(rec)
+    sts, dc = _per_metric(rec, directions or {})
+    m_text = str(model.get("answer", "")) if isinstance(model, dict) else ""
+    b_text = str(base.get("answer", "")) if isinstance(base, dict) else None
     return {
+        "sts": sts, "dc": dc, "cv": choices_view(rec),
+        "df": word_diff(b_text, m_text) if b_text is not None else None,
         "i": index,
         "id": str(rec.get("doc_id", index)),
         "sub": str(rec.get("subset", "")),
@@ -75,15 +93,20 @@ def paginate(name: str, res: dict, records: list[dict], page_size: int = PAGE_SI
     metric, entry = primary_metric(res)
     hib = bool(entry.get("higher_is_better", True))
     by_judge = judged(records)
-    views = [sample_view(r, i, metric, hib, by_judge) for i, r in enumerate(records)]
+    directions = {k: bool(v.get("higher_is_better", True)) for k, v in (res.get("metrics") or {}).items()
+                  if isinstance(v, dict)}
+    views = [sample_view(r, i, metric, hib, by_judge, directions) for i, r in enumerate(records)]
     pages = [views[k:k + page_size] for k in range(0, len(views), page_size)] or [[]]
     status = ["".join(v["st"] for v in page) for page in pages]
     counts: dict[str, int] = {}
+    by_metric: dict[str, dict[str, int]] = {k: {} for k in directions}
     for v in views:
         counts[v["st"]] = counts.get(v["st"], 0) + 1
+        for k, letter in v["sts"].items():
+            by_metric[k][letter] = by_metric[k].get(letter, 0) + 1
     return {"pages": pages, "status": status, "counts": counts, "page_size": page_size, "total": len(views),
             "metric": "the judge's verdicts" if by_judge else metric, "by_judge": by_judge,
-            "against": opponent(records) if by_judge else "base"}
+            "against": opponent(records) if by_judge else "base", "by_metric": by_metric}
 
 
 def status_labels(by_judge: bool, against: str = "base") -> dict[str, str]:

@@ -8,7 +8,7 @@
   var index = window.HARNESS_INDEX || null;
   var LABELS = meta.labels || {};
   var chunks = {}, waiting = {}, hay = {};
-  var state = {filter: "all", q: "", limit: meta.size, gen: 0, matches: []};
+  var state = {filter: "all", q: "", limit: meta.size, gen: 0, matches: [], metric: meta.metric || null, sort: ""};
   var $ = function (id) { return document.getElementById(id); };
   var statusEl = $("js-status"), more = $("more");
 
@@ -54,6 +54,58 @@
     return e;
   }
 
+  /* the status of a sample by the chosen metric (the page's own status for the primary one) */
+  function status(rec) {
+    if (!state.metric || state.metric === meta.metric) { return rec.st; }
+    return (rec.sts || {})[state.metric] || "?";
+  }
+
+  function change(rec) {
+    var k = state.metric || meta.metric;
+    var v = rec.dc ? (k && k in rec.dc ? rec.dc[k] : rec.dc[Object.keys(rec.dc)[0]]) : undefined;
+    return typeof v === "number" ? v : 0;
+  }
+
+  /* one side of the base -> model word diff, built with textContent inside <ins>/<del> */
+  function diffed(ops, side) {
+    var p = el("pre", "txt diff");
+    p.setAttribute("data-side", side);
+    ops.forEach(function (o) {
+      if (o[0] === "=") { p.appendChild(document.createTextNode(o[1])); }
+      else if (o[0] === "-" && side === "base") { p.appendChild(el("del", null, o[1])); }
+      else if (o[0] === "+" && side === "model") { p.appendChild(el("ins", null, o[1])); }
+    });
+    return p;
+  }
+
+  function pct(x) { return (100 * x).toFixed(1) + " %"; }
+
+  function choices(td, cv) {
+    if (!cv) { return; }
+    var t = el("table", "choices"), body = el("tbody"), hasBase = cv.ch.length && cv.ch[0].pb !== null;
+    var head = el("tr");
+    head.appendChild(el("th", null, "choice"));
+    if (hasBase) { head.appendChild(el("th", "num", "p base")); }
+    head.appendChild(el("th", "num", "p model"));
+    var th = el("thead"); th.appendChild(head); t.appendChild(th);
+    cv.ch.forEach(function (c) {
+      var tr = el("tr", c.g ? "gold" : null);
+      tr.setAttribute("data-choice", c.l);
+      tr.appendChild(el("td", null, c.l + ". " + c.x + (c.g ? " \u2713" : "")));
+      if (hasBase) { tr.appendChild(el("td", "num", pct(c.pb))); }
+      tr.appendChild(el("td", "num", pct(c.pm)));
+      body.appendChild(tr);
+    });
+    t.appendChild(body); td.appendChild(t);
+    var roles = Object.keys(cv.mg || {});
+    if (roles.length) {
+      td.appendChild(el("div", "ci margin", "margin p(gold) \u2212 best other: " + roles.map(function (r) {
+        var v = 100 * cv.mg[r];
+        return r + " " + (v >= 0 ? "+" : "") + v.toFixed(1) + " pp";
+      }).join(" \u00B7 ")));
+    }
+  }
+
   function pre(txt) { var td = el("td"); td.appendChild(el("pre", "txt", txt)); return td; }
 
   function answer(txt) {
@@ -73,10 +125,14 @@
     td.appendChild(el("br")); td.appendChild(el("span", "ci", rec.sub));
     tr.appendChild(td);
     var p = el("td"), d = el("details"), s = el("summary", null, rec.p.length > 160 ? rec.p.slice(-160) : rec.p);
-    d.appendChild(s); d.appendChild(el("pre", "txt", rec.p)); p.appendChild(d); tr.appendChild(p);
+    d.appendChild(s); d.appendChild(el("pre", "txt", rec.p)); p.appendChild(d); choices(p, rec.cv); tr.appendChild(p);
     tr.appendChild(pre(rec.t));
-    if (meta.has_base) { tr.appendChild(answer(rec.b)); }
+    if (meta.has_base) {
+      if (rec.df && rec.b) { var bt = el("td"); bt.appendChild(diffed(rec.df, "base")); tr.appendChild(bt); }
+      else { tr.appendChild(answer(rec.b)); }
+    }
     var m = answer(rec.m);
+    if (rec.df && rec.m) { m = el("td"); m.appendChild(diffed(rec.df, "model")); }
     if (rec.j) { m.appendChild(el("div", "ci", "judge: " + rec.j)); }
     tr.appendChild(m);
     var sc = el("td", "ci");
@@ -86,7 +142,9 @@
     }
     sc.appendChild(el("b", null, "model")); sc.appendChild(document.createTextNode(" " + scoreText(rec.ms)));
     tr.appendChild(sc);
-    tr.appendChild(el("td", "st-" + rec.st, LABELS[rec.st] || rec.st));
+    var st = status(rec);
+    tr.setAttribute("data-status", st);
+    tr.appendChild(el("td", "st-" + st, LABELS[st] || st));
     return tr;
   }
 
@@ -102,7 +160,8 @@
   function pagesToScan() {
     var out = [];
     for (var k = 1; k <= meta.pages; k++) {
-      if (state.filter === "all" || !index || index.status[k - 1].indexOf(state.filter) >= 0) { out.push(k); }
+      var anyMetric = state.metric && state.metric !== meta.metric;  /* the index holds the primary status only */
+      if (state.filter === "all" || anyMetric || !index || index.status[k - 1].indexOf(state.filter) >= 0) { out.push(k); }
     }
     return out;
   }
@@ -111,7 +170,7 @@
     var gen = ++state.gen;
     state.matches = [];
     state.limit = meta.size;
-    if (state.filter === "all" && !state.q) {
+    if (state.filter === "all" && !state.q && !state.sort) {
       $("page-view").hidden = false; $("js-view").hidden = true; statusEl.textContent = "";
       return Promise.resolve();
     }
@@ -123,6 +182,11 @@
       if (gen !== state.gen) { return Promise.resolve(); }
       if (done >= todo.length) {
         var n = state.matches.length;
+        if (state.sort) {  /* stable: ties keep sample order */
+          var sign = state.sort === "gain" ? -1 : 1;
+          state.matches.sort(function (a, b) { return sign * (change(a) - change(b)) || a.i - b.i; });
+          render();
+        }
         statusEl.textContent = n + " matching sample" + (n === 1 ? "" : "s");
         return Promise.resolve();
       }
@@ -130,12 +194,12 @@
       return load(page).then(function (records) {
         if (gen !== state.gen) { return; }
         records.forEach(function (rec) {
-          if ((state.filter === "all" || rec.st === state.filter) && (!q || text(rec).indexOf(q) >= 0)) {
+          if ((state.filter === "all" || status(rec) === state.filter) && (!q || text(rec).indexOf(q) >= 0)) {
             state.matches.push(rec);
           }
         });
         done += 1;
-        if (state.matches.length <= state.limit) { render(); } else { more.hidden = false; }
+        if (state.sort) { /* sorted once every page is in */ } else if (state.matches.length <= state.limit) { render(); } else { more.hidden = false; }
         statusEl.textContent = state.matches.length + " matches, searched " + done + "/" + todo.length + " pages";
         return next();
       }, function (err) {
@@ -152,10 +216,25 @@
     });
   }
 
+  /* the buttons' counts follow the metric the status is read from */
+  function setMetric(k) {
+    state.metric = k;
+    var counts = (meta.by_metric || {})[k];
+    if (!counts) { return; }
+    var total = 0;
+    Object.keys(counts).forEach(function (c) { total += counts[c]; });
+    Array.prototype.forEach.call(document.querySelectorAll("#toolbar button"), function (b) {
+      var code = b.getAttribute("data-filter"), n = code === "all" ? total : (counts[code] || 0);
+      b.textContent = (code === "all" ? "all" : (LABELS[code] || code)) + " (" + n + ")";
+    });
+  }
+
   function saveHash() {
     var parts = [];
     if (state.filter !== "all") { parts.push("filter=" + encodeURIComponent(state.filter)); }
     if (state.q) { parts.push("q=" + encodeURIComponent(state.q)); }
+    if (state.metric && state.metric !== meta.metric) { parts.push("metric=" + encodeURIComponent(state.metric)); }
+    if (state.sort) { parts.push("sort=" + encodeURIComponent(state.sort)); }
     try { history.replaceState(null, "", parts.length ? "#" + parts.join("&") : location.pathname); } catch (e) { /* file:// quirks */ }
   }
 
@@ -165,6 +244,8 @@
     h.split("&").forEach(function (kv) {
       var i = kv.indexOf("="), k = kv.slice(0, i), v = decodeURIComponent(kv.slice(i + 1));
       if (k === "filter") { setFilter(v); } else if (k === "q") { state.q = v; $("search").value = v; }
+      else if (k === "metric" && $("metric")) { $("metric").value = v; setMetric(v); }
+      else if (k === "sort" && $("sort")) { $("sort").value = v; state.sort = v; }
     });
   }
 
@@ -177,6 +258,8 @@
     clearTimeout(timer);
     timer = setTimeout(function () { state.q = ev.target.value.trim(); saveHash(); run(); }, 250);
   });
+  if ($("metric")) { $("metric").addEventListener("change", function (ev) { setMetric(ev.target.value); saveHash(); run(); }); }
+  if ($("sort")) { $("sort").addEventListener("change", function (ev) { state.sort = ev.target.value; saveHash(); run(); }); }
   more.addEventListener("click", function () { state.limit += meta.size; render(); });
   readHash();
   run();
