@@ -203,3 +203,53 @@ def test_status_and_score_change_for_every_metric(tmp_path: Path) -> None:
     assert options == ["exact_match", "f1"]
     meta = json.loads(page.find_all("script", id="page-meta")[0].text())
     assert sum(meta["by_metric"]["f1"].values()) == len(recs)
+
+
+def _cmp_run(tmp_path: Path, name: str, scale: float, drop_fingerprints: bool = False) -> Path:
+    def edit(data: dict) -> None:
+        for bench in data["benchmarks"].values():
+            for entry in bench["metrics"].values():
+                entry["model"]["value"] *= scale
+        data["benchmarks"]["humaneval"]["metrics"].pop("pass@1") if name == "r_b" else None
+        data["models"]["model"]["fingerprint"] = name * 8
+        if drop_fingerprints:
+            data["models"]["base"]["fingerprint"] = ""
+    import shutil
+    dst = tmp_path / name
+    shutil.copytree(_run_with(tmp_path / f"src-{name}", edit), dst)
+    return dst
+
+
+def test_leaderboard_keeps_bases_ranks_shared_metrics_and_rates_pairs(tmp_path: Path) -> None:
+    import json
+
+    from harness.report import compare_runs
+    from harness.report.arena import fit
+
+    runs = [_cmp_run(tmp_path, n, s, drop_fingerprints=True) for n, s in (("r_a", 0.5), ("r_b", 1.2))]
+    (runs[0] / "reviews.jsonl").write_text("".join(json.dumps({"key": f"alpaca_eval/{i}", "choice": c}) + "\n"
+                                                   for i, c in enumerate(["a", "a", "b", "tie"])))
+    doc = parse(compare_runs(runs, tmp_path / "cmp"))
+    board = [tr for tr in doc.find_all("tr") if "data-label" in tr.attrs]
+    assert sum(tr.attrs["class"] == "role-base" for tr in board) == 2  # no fingerprint: never merged
+    heads = [th for th in doc.find_all("th") if "data-shared" in th.attrs]
+    shared = [th.attrs["data-shared"] == "yes" for th in heads]
+    names = [th.text() for th in heads]
+    # humaneval is missing in r_b and the judged win rate has no base value: shown, not ranked
+    assert not shared[[i for i, n in enumerate(names) if "humaneval" in n][0]]
+    assert not shared[[i for i, n in enumerate(names) if "win rate" in n][0]]
+    assert sum(shared) == 4
+    for tr in board:
+        cells = [td for td in tr.find_all("td")][4:]
+        assert len(cells) == len(heads)
+    tables = {t.attrs["data-source"]: t for t in doc.find_all("table") if "data-source" in t.attrs}
+    assert set(tables) == {"human votes", "judge verdicts"}
+    human = {tr.attrs["data-system"]: float(tr.find_all("td")[2].attrs["data-value"])
+             for tr in tables["human votes"].find_all("tr") if "data-system" in tr.attrs}
+    want = fit([("checkpoints/sft-1", "smollm2-135m", s) for s in (1.0, 1.0, 0.0, 0.5)])
+    assert human == pytest.approx(want)
+    recs = [r for r in records(FIXTURE, "alpaca_eval") if isinstance(
+        ((r.get("judge") or {}).get("model_vs_base") or {}).get("preference"), (int, float))]
+    n_judged = [int(tr.find_all("td")[4].text()) for tr in tables["judge verdicts"].find_all("tr")
+                if "data-system" in tr.attrs]
+    assert n_judged == [2 * len(recs)] * 2  # both runs' verdicts, one comparison each per system

@@ -13,23 +13,26 @@ from pathlib import Path
 from typing import Any
 
 from . import svg
-from .run import Run, interval, num
+from .arena import human_comparisons, judge_comparisons, ratings
+from .run import Run, interval, load_samples, num
 from .verdict import headline, judge_rows, verdict_rows
 
 
 def _entries(runs: list[Run]) -> list[dict[str, Any]]:
-    entries, seen = [], set()
+    entries: list[dict[str, Any]] = []
     for run in runs:
         info = run.model_info("model")
-        seen.add(info.get("fingerprint") or f"{run.dir}:model")
         entries.append({"run": run, "role": "model", "info": info, "label": run.dir.name,
                         "spec": info.get("spec") or "(default model)"})
-    for run in runs:
+    bases: set[str] = set()
+    for run in runs:  # one row per distinct base; a base without fingerprint is never merged with another
         info = run.model_info("base")
-        key = info.get("fingerprint") or info.get("spec")
-        if not info or key in seen:
+        if not info:
             continue
-        seen.add(key)
+        key = info.get("fingerprint") or f"{run.dir}:base"
+        if key in bases:
+            continue
+        bases.add(key)
         entries.append({"run": run, "role": "base", "info": info,
                         "label": f"{info.get('spec') or run.dir.name} (base)",
                         "spec": info.get("spec") or "base"})
@@ -101,6 +104,24 @@ def _warnings(runs: list[Run]) -> list[str]:
     return out
 
 
+def arena_tables(runs: list[Run]) -> list[dict[str, Any]]:
+    """Bradley-Terry ratings (bootstrap 95 % intervals), from human votes and from judge verdicts
+    separately: a judge and a person are different raters and must not be pooled."""
+    human, judge = [], []
+    for run in runs:
+        human += human_comparisons(run.dir, run.results)
+        for name, res in run.results["benchmarks"].items():
+            path = run.dir / "samples" / f"{name}.jsonl"
+            if isinstance(res.get("pairwise"), dict) and path.is_file():
+                judge += judge_comparisons(run.results, load_samples(path))
+    out = []
+    for source, comps in (("human votes", human), ("judge verdicts", judge)):
+        if comps:
+            out.append({"source": source, "n": len(comps),
+                        "rows": [{"system": k, **v} for k, v in ratings(comps).items()]})
+    return out
+
+
 def compare_context(runs: list[Run], out_dir: Path) -> dict[str, Any]:
     """Leaderboard rows sorted by average rank, and a chart per benchmark metric."""
     entries = _entries(runs)
@@ -117,9 +138,12 @@ def compare_context(runs: list[Run], out_dir: Path) -> dict[str, Any]:
         for i, rank in enumerate(_ranks(values, col["hib"])):
             table[i][j]["rank"] = rank
             table[i][j]["best"] = rank is not None and rank <= 1.0
+    shared = [all(table[i][j]["value"] is not None for i in range(len(entries))) for j in range(len(cols))]
+    for j, col in enumerate(cols):
+        col["shared"] = shared[j]
     board = []
     for i, e in enumerate(entries):
-        ranks = [c["rank"] for c in table[i] if c.get("rank") is not None]
+        ranks = [c["rank"] for j, c in enumerate(table[i]) if shared[j] and c.get("rank") is not None]
         report = e["run"].dir / "index.html"
         board.append({**{k: e[k] for k in ("label", "spec", "role")},
                       "fingerprint": e["info"].get("fingerprint") or "", "cells": table[i],
@@ -136,4 +160,5 @@ def compare_context(runs: list[Run], out_dir: Path) -> dict[str, Any]:
         direction = "" if col["hib"] else " (lower is better)"
         chart = svg.score_bars(items, f"{col['bench']} {col['metric']}{direction}", width=600)
         charts.append({**col, "chart": chart})
-    return {"board": board, "cols": cols, "charts": charts, "warnings": _warnings(runs), "n_runs": len(runs)}
+    return {"board": board, "cols": cols, "charts": charts, "warnings": _warnings(runs), "n_runs": len(runs),
+            "n_shared": sum(shared), "arena": arena_tables(runs)}
