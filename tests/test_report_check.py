@@ -253,3 +253,30 @@ def test_leaderboard_keeps_bases_ranks_shared_metrics_and_rates_pairs(tmp_path: 
     n_judged = [int(tr.find_all("td")[4].text()) for tr in tables["judge verdicts"].find_all("tr")
                 if "data-system" in tr.attrs]
     assert n_judged == [2 * len(recs)] * 2  # both runs' verdicts, one comparison each per system
+
+
+def test_human_verdict_beside_the_judge(tmp_path: Path) -> None:
+    import json
+
+    run = _run_with(tmp_path, lambda data: None)
+    recs = records(FIXTURE, "alpaca_eval")
+    votes = ["a", "a", "b", "tie", "a"]
+    (run / "reviews.jsonl").write_text("".join(
+        json.dumps({"key": f"alpaca_eval/{r['doc_id']}", "choice": c}) + "\n" for r, c in zip(recs, votes)))
+    render_report(run)
+    head = parse(run / "index.html").find_all("div", id="headline")[0].text()
+    summary = (run / "summary.md").read_text()
+    # 3 wins, 1 loss, 1 tie: 3.5/5 = 70 %; exact sign test 2·P(X ≤ 1 | n=4) = 0.625
+    wins, losses = 3, 1
+    p = min(1.0, 2 * sum(math.comb(4, i) for i in range(min(wins, losses) + 1)) / 2 ** 4)
+    assert "human review: model win rate 70.0 %" in head and f"sign test p = {p:.3g}" in head
+    agree = total = 0
+    for r, c in zip(recs, votes):
+        pref = ((r.get("judge") or {}).get("model_vs_base") or {}).get("preference")
+        if c in ("a", "b") and isinstance(pref, (int, float)) and pref != 1.5:
+            total += 1
+            agree += (pref > 1.5) == (c == "a")
+    assert f"judge-human agreement (alpaca_eval): {agree} of {total}" in head
+    assert "human review: model win rate 70.0 %" in summary and "judge-human agreement" in summary
+    render_report(_run_with(tmp_path / "novotes", lambda data: None))
+    assert "human review" not in (tmp_path / "novotes" / "run" / "summary.md").read_text()

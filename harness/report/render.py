@@ -32,6 +32,7 @@ from . import svg
 from .bench import bench_context
 from .export import delta_text, results_csv, summary_markdown, verdict_text
 from .finetune import finetune_context
+from .human import human_lines
 from .judge import section as judge_section
 from .paths import scrub, shown
 from .power import attach_mde
@@ -219,6 +220,7 @@ def render_report(run_dir: Path, out_dir: Path | None = None, page_size: int = P
     judged = bool(judge_rows(run.results))
     head = headline(rows) if run.has_base or judged else ""
     lines, checks = scrub(judge_lines(run.results, rows), run.dir), scrub(judge_checks(run.results), run.dir)
+    lines += human_lines(run)  # a person's votes (harness review) beside the judge's verdict
     tmp = Path(tempfile.mkdtemp(prefix=".report-new-", dir=out))
     publish(tmp)
     try:
