@@ -280,3 +280,37 @@ def test_human_verdict_beside_the_judge(tmp_path: Path) -> None:
     assert "human review: model win rate 70.0 %" in summary and "judge-human agreement" in summary
     render_report(_run_with(tmp_path / "novotes", lambda data: None))
     assert "human review" not in (tmp_path / "novotes" / "run" / "summary.md").read_text()
+
+
+def test_finetune_page_pairs_base_named_and_effective_hyper_parameters(tmp_path: Path) -> None:
+    import json
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "train_config.json").write_text(json.dumps({
+        "model": "tiny-base", "lr": None, "learning_rate": 5.123456e-05, "max_length": None,
+        "resolved_max_length": 64, "format": "alpaca", "format_name": "alpaca", "lora_alpha": None,
+        "weight_decay": 0.123456789}))
+    (ckpt / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "epoch": s / 2, "train_loss": 3.0 - s / 10,
+                                                            "val_loss": 3.1 - s / 10}) + "\n" for s in (1, 2, 3, 4)))
+    (ckpt / "test-responses.json").write_text(json.dumps([
+        {"instruction": "Say <hi>", "input": "", "output": "hi", "model_response": "hi there", "base_response": "bye"},
+        {"instruction": "Add", "input": "1+1", "output": "2", "model_response": "2"}]))
+
+    def point(data: dict) -> None:
+        data["models"]["model"]["extra"] = {"base_model": {"spec": "tiny-base"},
+                                            "finetune": {"dir": str(ckpt), "epochs": 2}}
+    run = _run_with(tmp_path, point)
+    render_report(run)
+    doc = parse(run / "report" / "finetune.html")
+    assert "tiny-base" in doc.find_all("p", id="base-model")[0].text()
+    hyper = doc.find_all("dl", id="hyper")[0]
+    kv = dict(zip([dt.text() for dt in hyper.find_all("dt")], [dd.text() for dd in hyper.find_all("dd")]))
+    assert kv["lr"] == "5.123e-05" and kv["max_length"] == "64" and kv["weight_decay"] == "0.1235"
+    assert "learning_rate" not in kv and "null" not in kv.values() and kv["lora_alpha"] == "not set"
+    rows = [tr for tr in doc.find_all("table", id="pairs")[0].find_all("tr") if tr.find_all("td")]
+    first = {td.attrs.get("data-role"): td.text() for td in rows[0].find_all("td")}
+    assert first["base"] == "bye" and first["model"] == "hi there"
+    assert "Say <hi>" in rows[0].find_all("td")[1].text()
+    assert "(not generated)" in rows[1].text()
+    assert doc.find_all("svg")  # the loss chart

@@ -107,6 +107,47 @@ def _responses(data: Any) -> list[dict]:
     return out
 
 
+# an option left at None and the key train_config.json stores its resolved value under
+_EFFECTIVE = {"lr": "learning_rate", "max_length": "resolved_max_length", "format": "format_name",
+              "data": "data_name"}
+
+
+def _value(v: Any) -> str:
+    """A hyper-parameter as text: floats to 4 significant digits, unset as "not set" (never ``null``)."""
+    if v is None:
+        return "not set"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+
+def effective_config(config: Any) -> dict[str, Any]:
+    """train_config.json with each None option replaced by its resolved value (lr → learning_rate ...)."""
+    if not isinstance(config, dict):
+        return {}
+    out = {k: v for k, v in config.items() if k not in _EFFECTIVE.values()}
+    for option, resolved in _EFFECTIVE.items():
+        if resolved in config and config.get(option) is None:
+            out[option] = config[resolved]
+    return out
+
+
+def pairs(data: Any) -> list[dict[str, Any]]:
+    """Held-out items as ``{"instruction", "input", "expected", "base", "model", "judge"}`` for the side-by-side table."""
+    if isinstance(data, dict):
+        data = next((data[k] for k in ("responses", "test_responses", "items", "data") if isinstance(
+            data.get(k), list)), [])
+    out = []
+    for item in data if isinstance(data, list) else []:
+        if isinstance(item, dict):
+            out.append({"instruction": str(item.get("instruction", "")), "input": str(item.get("input") or ""),
+                        "expected": str(item.get("output", item.get("expected", item.get("reference", "")))),
+                        "base": item.get("base_response"), "model": str(item.get("model_response",
+                                                                                     item.get("response", ""))),
+                        "judge": {k: item[k] for k in item if k.startswith("judge") or k.endswith("_score")}})
+    return out
+
+
 def _flat(config: Any, prefix: str = "") -> list[tuple[str, str]]:
     if not isinstance(config, dict):
         return []
@@ -115,7 +156,7 @@ def _flat(config: Any, prefix: str = "") -> list[tuple[str, str]]:
         if isinstance(v, dict) and v:
             out += _flat(v, f"{prefix}{k}.")
         else:
-            out.append((f"{prefix}{k}", v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)))
+            out.append((f"{prefix}{k}", _value(v)))
     return out
 
 
@@ -150,6 +191,8 @@ def finetune_context(info: dict, run_dir: Path) -> dict[str, Any] | None:
     other = {k: v for k, v in ft.items() if k not in ("metrics", "config", "train_config", "hyperparameters",
                                                         "test_responses")}
     return {"checkpoint": str(ckpt) if ckpt else None, "chart": chart, "n_points": len(metrics),
-            "best": best, "best_label": best_label, "best_row": best_row, "config": _flat(config),
+            "best": best, "best_label": best_label, "best_row": {k: _value(v) for k, v in best_row.items()} if best_row else None, "config": _flat(effective_config(config)),
+            "pairs": pairs(responses), "base_model": (extra.get("base_model") or {}).get("spec")
+            if isinstance(extra.get("base_model"), dict) else (config or {}).get("model"),
             "summary": _flat(other), "responses": _responses(responses), "problems": problems,
             "prompt_format": info.get("prompt_format")}
