@@ -57,7 +57,11 @@ def test_validation_loss_goes_down_and_outputs_are_complete(tiny, tmp_path):
     assert m[-1]["val_loss"] < m[0]["val_loss"] - 1.0
     assert all(set(r) == {"step", "epoch", "tokens", "train_loss", "val_loss", "lr"} for r in m)
     responses = json.loads((out / "test-responses.json").read_text())
-    assert len(responses) == 4 and set(responses[0]) == {"instruction", "input", "output", "model_response"}
+    assert len(responses) == 4 and set(responses[0]) == {"instruction", "input", "output", "model_response",
+                                                         "base_response"}
+    # the base's answers are taken before training: after a large drop in loss they differ
+    assert all(isinstance(r["base_response"], str) for r in responses)
+    assert any(r["base_response"] != r["model_response"] for r in responses)
     assert ET.parse(out / "loss-curve.svg").getroot().tag.endswith("svg")
     assert "best (step" in (out / "loss-curve.svg").read_text()
     assert json.loads((out / "train_config.json").read_text())["lr"] == 3e-3

@@ -129,13 +129,27 @@ def save_model(model: Any, module: torch.nn.Module, out: Path, extra: dict[str, 
 
 
 def test_responses(model: Any, fmt: PromptFormat, examples: list[Example], max_tokens: int,
-                   progress: bool) -> list[dict[str, Any]]:
-    """Greedy answers to the held-out test records (ch07's instruction-data-with-response)."""
+                   progress: bool, base_answers: list[str] | None = None) -> list[dict[str, Any]]:
+    """Greedy answers to the held-out test records (ch07's instruction-data-with-response);
+    ``base_answers`` (the untrained model's, generated before training) go beside them as
+    ``base_response`` so the report can show base and fine-tuned side by side."""
     if not examples:
         return []
     reqs = [GenerateRequest(prompt=fmt.prompt(ex), stop=fmt.stop, max_tokens=max_tokens) for ex in examples]
     answers = model.generate(reqs, progress=progress)
-    return [{**ex.to_record(), "model_response": outputs.clean_response(a, fmt.stop)} for ex, a in zip(examples, answers)]
+    out = [{**ex.to_record(), "model_response": outputs.clean_response(a, fmt.stop)} for ex, a in zip(examples, answers)]
+    if base_answers is not None and len(base_answers) == len(out):
+        for rec, b in zip(out, base_answers):
+            rec["base_response"] = b
+    return out
+
+
+def base_answers(model: Any, fmt: PromptFormat, examples: list[Example], max_tokens: int,
+                 progress: bool) -> list[str] | None:
+    """The base model's answers to the held-out records, taken before any weight changes."""
+    if not (max_tokens and examples):
+        return None
+    return [r["model_response"] for r in test_responses(model, fmt, examples, max_tokens, progress)]
 
 
 def finetune(cfg: TrainConfig, out: Path, *, resume: bool = False,
@@ -185,6 +199,7 @@ def _finetune(cfg: TrainConfig, out: Path, resume: bool, load: Callable[[str | N
         save_split(split, out / "split.json")
 
     module.float().to(cfg.device)
+    before = base_answers(model, fmt, part["test"], cfg.test_max_tokens, progress) if ranks.main else None
     n_base = sum(p.numel() for p in module.parameters())
     torch.manual_seed(cfg.seed)  # LoRA's A init
     lora = apply_lora(module, LoRAConfig(cfg.lora_rank, cfg.alpha, cfg.lora_targets)) if cfg.lora_rank else None
@@ -230,7 +245,8 @@ def _finetune(cfg: TrainConfig, out: Path, resume: bool, load: Callable[[str | N
     if not ranks.main:
         return {"rank": ranks.rank, "steps": trainer.p.step}
     try:
-        summary = _finish(cfg, out, model, module, fmt, trainer, lora, part["test"], data_name, log, progress)
+        summary = _finish(cfg, out, model, module, fmt, trainer, lora, part["test"], data_name, log, progress,
+                          before)
     except OSError as e:
         raise resources.write_error(Path(e.filename or out), e) from e
     state.clear_state(out)
@@ -244,7 +260,7 @@ def _quiet(msg: str) -> None:
 
 def _finish(cfg: TrainConfig, out: Path, model: Any, module: torch.nn.Module, fmt: PromptFormat, trainer: Trainer,
             lora: LoRAConfig | None, test: list[Example], data_name: str, log: Callable[[str], None],
-            progress: bool) -> dict[str, Any]:
+            progress: bool, before: list[str] | None = None) -> dict[str, Any]:
     """Best weights back in, adapters saved and merged, checkpoint, test responses, plot."""
     p = trainer.p
     if p.stopped_early:
@@ -278,7 +294,7 @@ def _finish(cfg: TrainConfig, out: Path, model: Any, module: torch.nn.Module, fm
     save_model(model, module, out, extra)
     if cfg.test_max_tokens and test:
         atomic_write_json(out / "test-responses.json",
-                           test_responses(model, fmt, test, cfg.test_max_tokens, progress))
+                           test_responses(model, fmt, test, cfg.test_max_tokens, progress, before))
     title = f"{Path(str(cfg.model or 'smollm2-135m-instruct')).name} fine-tuned on {Path(data_name).name}"
     atomic_write_text(out / "loss-curve.svg", outputs.loss_curve_svg(p.history, p.best_step, title))
     return summary
