@@ -62,7 +62,7 @@ def make_handler(session: Session) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
-            self.send_header("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; "
+            self.send_header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; script-src 'unsafe-inline'; "
                              "style-src 'unsafe-inline'; connect-src 'self'")
             self.end_headers()
             self.wfile.write(body)
