@@ -191,6 +191,12 @@ def summary_rows(run: Run) -> tuple[list[Row], str]:
         for metric, entry in (res.get("metrics") or {}).items():
             if isinstance(entry, dict):
                 rows.append(_row(bench, metric, entry, res.get("n")))
+    return rows, adjust(rows)
+
+
+def adjust(rows: list[Row], what: str = "") -> str:
+    """Holm-adjust the rows' tests as one family (the engine's ``p_value_holm`` when every row has
+    it) and say so in a note; ``what`` names extra kinds of test in the family."""
     tested = [r for r in rows if num((r.delta or {}).get("p_value")) is not None]
     stored = [num(r.delta.get("p_value_holm")) for r in tested]  # type: ignore[union-attr]
     if len(tested) > 1:
@@ -198,13 +204,13 @@ def summary_rows(run: Run) -> tuple[list[Row], str]:
             [num(r.delta.get("p_value")) for r in tested])  # type: ignore[union-attr]
         for r, p in zip(tested, adjusted):
             r.p_adj = p
-        note = (f"p-values are Holm–Bonferroni adjusted across the {len(tested)} comparisons on this page; "
-                f"“significant” means adjusted p < {ALPHA}.")
-    elif tested:
-        note = f"One comparison, so no multiple-testing adjustment; “significant” means p < {ALPHA}."
-    else:
-        note = ""
-    return rows, note
+        return (f"p-values are Holm–Bonferroni adjusted across the {len(tested)} comparisons on this page"
+                f"{f' ({what})' if what else ''}; “significant” means adjusted p < {ALPHA}.")
+    if tested:
+        tested[0].p_adj = None
+        return (f"One comparison{f' ({what})' if what else ''}, so no multiple-testing adjustment; "
+                f"“significant” means p < {ALPHA}.")
+    return ""
 
 
 def slice_rows(bench: str, res: dict, key: str) -> list[Row]:

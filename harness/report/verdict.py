@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import stats
 from ..results import counted, pairwise_comparisons
-from .run import ALPHA, Row, Run, fmt_p, num, summary_rows
+from .run import Row, Run, adjust, fmt_p, num, summary_rows
 
 
 def _verdict(summary: dict) -> dict | None:
@@ -45,21 +45,7 @@ def verdict_rows(run: Run) -> tuple[list[Row], str]:
     if not extra:
         return rows, note
     rows = rows + extra
-    tested = [r for r in rows if num((r.delta or {}).get("p_value")) is not None]
-    stored = [num(r.delta.get("p_value_holm")) for r in tested]  # type: ignore[union-attr]
-    if len(tested) > 1:
-        adjusted = stored if all(p is not None for p in stored) else stats.holm(
-            [num(r.delta.get("p_value")) for r in tested])  # type: ignore[union-attr]
-        for r, p in zip(tested, adjusted):
-            r.p_adj = p
-        note = (f"p-values are Holm–Bonferroni adjusted across the {len(tested)} comparisons on this page "
-                f"(judged win rates included: exact sign test of wins vs losses against 50 %); "
-                f"“significant” means adjusted p < {ALPHA}.")
-    elif tested:
-        tested[0].p_adj = None
-        note = (f"One comparison (a judged win rate: exact sign test of wins vs losses against 50 %), so no "
-                f"multiple-testing adjustment; “significant” means p < {ALPHA}.")
-    return rows, note
+    return rows, adjust(rows, "judged win rates included: exact sign test of wins vs losses against 50 %")
 
 
 def headline(rows: list[Row]) -> str:
