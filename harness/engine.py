@@ -8,119 +8,25 @@ where the request cache and torchrun sharding plug in.
 from __future__ import annotations
 
 import os
-import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .answering import CHUNK_BATCHES, run_requests
-from .api import BenchmarkConfig, GenerateRequest, Instance, Model, RunContext
+from .api import BenchmarkConfig, Instance, Model, RunContext
 from .cache import RequestCache, model_key
-from .distributed import SINGLE, Dist
 from .errors import HarnessError
+from .instances import capped, checked_instances, checked_outputs, format_requests
 from .plugins import PLUGIN_ERRORS
 from .results import ROLES, SCHEMA_VERSION, benchmark_result, holm_adjust, versions
+from .runconfig import RunConfig, config_dict, log
 from .rundir import merged
 from .runfiles import write_run
 from .suite import Selection
-
-
-@dataclass
-class RunConfig:
-    suite: list[Selection]
-    out: Path
-    model: str | None = None  # None: the embedded default model
-    base: str | None = None
-    limit: int | None = None
-    limits: dict[str, int] = field(default_factory=dict)  # per benchmark, overrides limit
-    num_fewshot: int | None = None
-    seed: int = 1234
-    batch_size: int = 8
-    device: str = "cpu"
-    data_dirs: dict[str, str] = field(default_factory=dict)
-    full: bool = False
-    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # benchmark -> options
-    allow_code_execution: bool = False
-    allow_weak_sandbox: bool = False
-    progress: bool = True
-    report: bool = True
-    command: list[str] = field(default_factory=list)
-    model_args: dict[str, Any] = field(default_factory=dict)  # backend options: part of the cache key
-    base_args: dict[str, Any] = field(default_factory=dict)
-    cache: Path | None = None  # the request cache (harness/cache.py); None: no cache
-    previous: dict[str, Any] | None = None  # --merge: the run's results so far
-    dist: Dist = SINGLE  # torchrun: this process's rank
-    apply_chat_template: bool = False  # every prompt through each model's chat template (lm-eval's flag)
-    system_instruction: str | None = None  # the system turn with apply_chat_template
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def config_dict(c: RunConfig) -> dict[str, Any]:
-    """results.json ``config``: what the run was asked (compared by --resume and --merge)."""
-    return {"model": c.model, "base": c.base, "model_args": c.model_args, "base_args": c.base_args,
-            "suite": [asdict(s) for s in c.suite], "limit": c.limit, "limits": c.limits, "num_fewshot": c.num_fewshot,
-            "seed": c.seed, "batch_size": c.batch_size, "device": c.device, "full": c.full,
-            "data_dirs": c.data_dirs, "options": c.options, "cache": str(c.cache) if c.cache else None,
-            **({"apply_chat_template": True, "system_instruction": c.system_instruction}
-               if c.apply_chat_template else {})}
-
-
-def _format_requests(bench: Any, model: Model, instances: list[Instance], forced: str | None) -> list[Instance]:
-    """Instruction benchmarks prompt each model as it expects: a fine-tuned checkpoint in the
-    format it was trained on, a chat model (GGUF) through its own chat template; or every
-    model in one ``prompt_format`` when the benchmark's options force it."""
-    if not bench.instruction_following:
-        return instances
-    from .prompts import build_prompt
-
-    out = []
-    for inst in instances:
-        reqs = []
-        for r in inst.requests:
-            if isinstance(r, GenerateRequest):
-                prompt, stops, _ = build_prompt(model, r.prompt, fmt_name=forced)
-                r = GenerateRequest(prompt, tuple(dict.fromkeys(r.stop + stops)), r.max_tokens, r.temperature, r.seed)
-            reqs.append(r)
-        out.append(Instance(inst.doc_id, inst.subset, inst.doc, inst.prompt, inst.target, reqs))
-    return out
-
-
-def _checked_instances(items: Any) -> list[Instance]:
-    insts = list(items)
-    for inst in insts:
-        if not isinstance(inst, Instance):
-            raise TypeError(f"instances() yielded a {type(inst).__name__}, not an Instance")
-    return insts
-
-
-def _checked_outputs(outputs: Any, n: int) -> list[dict]:
-    outputs = list(outputs)
-    if len(outputs) != n or not all(isinstance(o, dict) for o in outputs):
-        raise TypeError(f"process() must return one dict per instance ({n}); got "
-                        f"{len(outputs)} item(s) of type(s) {sorted({type(o).__name__ for o in outputs})}")
-    return outputs
-
-
-def _capped(model: Model, instances: list[Instance], name: str) -> list[int | None]:
-    """Per instance, the new-token budget the model's context left (``Model.max_new_tokens``)
-    where it is below what a request asked; None where nothing was capped."""
-    out: list[int | None] = []
-    for inst in instances:
-        caps = [n for r in inst.requests if isinstance(r, GenerateRequest)
-                for n in [model.max_new_tokens(r)] if n < r.max_tokens]
-        out.append(min(caps) if caps else None)
-    n = sum(c is not None for c in out)
-    if n:
-        log(f"note: {name}: {n} prompt(s) leave room for fewer than max_tokens new tokens in "
-            f"{model.info.spec}'s context; each record says so in \"max_tokens_capped\"")
-    return out
 
 
 class Engine:
@@ -176,7 +82,7 @@ class Engine:
 
                 get_format(str(forced))  # an unknown format fails now, not after a model loaded
             try:
-                insts = _checked_instances(bench.instances(self.bench_config(sel)))
+                insts = checked_instances(bench.instances(self.bench_config(sel)))
             except HarnessError:
                 raise  # the user's data or options: one line, before any model loads
             except PLUGIN_ERRORS as exc:  # the plug-in's bug: recorded, the other benchmarks go on
@@ -220,20 +126,20 @@ class Engine:
 
                         insts = chat_requests(model, self.instances[name], self.config.system_instruction)
                     else:
-                        insts = _format_requests(bench, model, self.instances[name], forced)
+                        insts = format_requests(bench, model, self.instances[name], forced)
                     flat = [r for inst in insts for r in inst.requests]
                     answers = run_requests(model, flat, progress=self.config.progress, cache=self.cache,
                                            cache_model=cache_model, dist=self.config.dist,
                                            chunk_size=CHUNK_BATCHES * self.config.batch_size,
                                            stats=self.cache_stats.setdefault(name, {}).setdefault(role, {}))
-                    capped = _capped(model, insts, name)
+                    caps = capped(model, insts, name)
                     grouped, pos = [], 0
                     for inst in insts:
                         grouped.append(answers[pos:pos + len(inst.requests)])
                         pos += len(inst.requests)
                     stage = "process"
-                    processed = _checked_outputs(bench.process_batch(insts, grouped, self.context), len(insts))
-                    for rec, out, cap in zip(self.records[name], processed, capped):
+                    processed = checked_outputs(bench.process_batch(insts, grouped, self.context), len(insts))
+                    for rec, out, cap in zip(self.records[name], processed, caps):
                         if cap is not None:  # the prompt won: fewer new tokens than max_tokens asked
                             out["max_tokens_capped"] = cap
                         rec[role] = out
