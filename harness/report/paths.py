@@ -24,17 +24,33 @@ def shown(text: Any, base_dir: Path | str) -> Any:
         return text
     home = os.path.expanduser("~").rstrip("/")
     base = os.path.abspath(str(base_dir))
+    packages = _package_dirs()
 
     def one(m: re.Match) -> str:
         path = m.group(0)
         trail = "/" if path.endswith("/") and len(path) > 1 else ""
         clean = path.rstrip("/") or "/"
+        for name, root in packages:  # harness's bundled data: the same on every machine
+            if clean == root or clean.startswith(root + "/"):
+                return name + clean[len(root):] + trail
         if home and home != "/" and (clean == home or clean.startswith(home + "/")):
             if not (base == home or base.startswith(home + "/")):
                 return "~" + clean[len(home):] + trail
         return os.path.relpath(clean, base) + trail
 
     return _ABS.sub(one, text)
+
+
+def _package_dirs() -> list[tuple[str, str]]:
+    """Where harness's own data packages live here, named by their import names."""
+    out = []
+    for name in ("harness_tasks", "harness_reports"):
+        try:
+            module = __import__(name)
+        except ImportError:  # pragma: no cover - a broken install
+            continue
+        out.append((name, os.path.dirname(os.path.abspath(module.__file__ or ""))))
+    return out
 
 
 def scrub(obj: Any, base_dir: Path | str) -> Any:
