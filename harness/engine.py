@@ -122,7 +122,7 @@ class Engine:
                 try:
                     forced = self.config.options.get(name, {}).get("prompt_format")
                     if self.config.apply_chat_template:
-                        from .chat_template import chat_requests
+                        from .instances import chat_requests
 
                         insts = chat_requests(model, self.instances[name], self.config.system_instruction)
                     else:

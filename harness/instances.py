@@ -1,10 +1,15 @@
 """A benchmark's instances on their way to one model: prompted in that model's format, the
-context's cap on new tokens noted, and what a plug-in returned checked before it is trusted."""
+context's cap on new tokens noted, and what a plug-in returned checked before it is trusted.
+
+``--apply-chat-template`` / ``--system-instruction`` (lm-eval's flags): every prompt a model sees
+(a generation prompt or a log-likelihood context) rendered by that model's own
+``apply_chat_template`` as ``[{system}, {user: prompt}]``, the continuation left as it is (lm-eval's
+behaviour); a prompt already written as ChatML turns (lm-eval's few-shot chats) keeps its turns."""
 from __future__ import annotations
 
 from typing import Any
 
-from .api import GenerateRequest, Instance, Model
+from .api import GenerateRequest, Instance, LoglikelihoodRequest, Model, chatml_to_messages
 from .runconfig import log
 
 
@@ -56,4 +61,34 @@ def capped(model: Model, instances: list[Instance], name: str) -> list[int | Non
     if n:
         log(f"note: {name}: {n} prompt(s) leave room for fewer than max_tokens new tokens in "
             f"{model.info.spec}'s context; each record says so in \"max_tokens_capped\"")
+    return out
+
+
+def chat_prompt(model: Model, prompt: str, system: str | None) -> str:
+    """``prompt`` as a chat (one user turn unless it holds ChatML turns) in ``model``'s template."""
+    messages = chatml_to_messages(prompt)
+    if system and not any(m["role"] == "system" for m in messages):
+        messages = [{"role": "system", "content": system}, *messages]
+    return model.apply_chat_template(messages, add_generation_prompt=True)
+
+
+def chat_requests(model: Model, instances: list[Instance], system: str | None) -> list[Instance]:
+    """The instances with every request's prompt/context through ``model``'s chat template."""
+    cache: dict[str, str] = {}
+
+    def render(text: str) -> str:
+        if text not in cache:
+            cache[text] = chat_prompt(model, text, system)
+        return cache[text]
+
+    out = []
+    for inst in instances:
+        reqs: list = []
+        for r in inst.requests:
+            if isinstance(r, GenerateRequest):
+                r = GenerateRequest(render(r.prompt), r.stop, r.max_tokens, r.temperature, r.seed)
+            elif isinstance(r, LoglikelihoodRequest) and r.context:  # rolling (empty context) stays raw
+                r = LoglikelihoodRequest(render(r.context), r.continuation)
+            reqs.append(r)
+        out.append(Instance(inst.doc_id, inst.subset, inst.doc, inst.prompt, inst.target, reqs))
     return out

@@ -110,7 +110,7 @@ def test_shipped_yaml_tasks_read_their_data_beside_them():
 
 
 def test_apply_chat_template_renders_each_prompt_in_the_models_template():
-    from harness.chat_template import chat_requests
+    from harness.instances import chat_requests
 
     inst = Instance("1", "s", {}, "Q?", "A", [GenerateRequest("Q?"), LoglikelihoodRequest("Q?", " A"),
                                                 LoglikelihoodRequest("", "rolling text")])
