@@ -11,7 +11,7 @@ harness="${HARNESS:-.venv/bin/harness}"
 start=$(date +%s)
 "$harness" finetune --limit 200 --lora-rank 8 --max-length 256 --epochs 1 --out "$out/smollm2-lora"
 "$harness" run --model "$out/smollm2-lora" --base smollm2-135m-instruct --suite mmlu,squad \
-  --limit mmlu=1 --limit squad=20 --out "$out/eval"
+  --limit mmlu=2 --limit squad=50 --out "$out/eval"
 echo "quickstart finished in $(( $(date +%s) - start )) s" >&2
 echo "fine-tuned checkpoint, loss curve, test responses: $out/smollm2-lora/" >&2
 echo "report (model vs base): $out/eval/index.html" >&2
