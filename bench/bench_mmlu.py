@@ -125,7 +125,7 @@ def main() -> None:
     from harness.models import load_model
     from harness.models.default import default_model_path
 
-    subjects = args.subjects.split(",")
+    subjects = sorted(args.subjects.split(","))  # the order MMLU yields them in, so both lists pair up
     lm = load_model(None)
     ref = reference_lm(default_model_path(), args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
