@@ -65,6 +65,14 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attention_mask: to
     return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
 
 
+def head_rows(x: torch.Tensor, logits_to_keep: int, logits_at: torch.Tensor | None) -> torch.Tensor:
+    """The hidden states the LM head needs: the last ``logits_to_keep`` positions, or the
+    ``logits_at`` ones (flattened), or all. The head is most of a small model's compute."""
+    if logits_at is not None:
+        return x[logits_at]
+    return x[:, -logits_to_keep:] if logits_to_keep else x
+
+
 def default_positions(idx: torch.Tensor, past: int) -> torch.Tensor:
     return torch.arange(past, past + idx.shape[1], device=idx.device).expand(idx.shape[0], -1)
 
@@ -164,14 +172,13 @@ class GPT2(nn.Module):
 
     def forward(self, idx: torch.Tensor, position_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, cache: KVCache | None = None,
-                logits_to_keep: int = 0) -> torch.Tensor:
-        """Logits [B, T, V]; ``logits_to_keep=N`` computes only the last N positions (saves memory)."""
+                logits_to_keep: int = 0, logits_at: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [B, T, V]; ``logits_to_keep=N`` computes only the last N positions (saves memory),
+        ``logits_at`` (bool [B, T]) only those positions, as [N, V] (training: where a target is)."""
         past = cache.length if cache is not None else 0
         if position_ids is None:
             position_ids = default_positions(idx, past)
         x = self.transformer.wte(idx) + self.transformer.wpe(position_ids)
         for i, block in enumerate(self.transformer.h):
             x = block(x, i, attention_mask, cache)
-        if logits_to_keep:
-            x = x[:, -logits_to_keep:]
-        return self.lm_head(self.transformer.ln_f(x))
+        return self.lm_head(self.transformer.ln_f(head_rows(x, logits_to_keep, logits_at)))

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import HarnessError
-from .gpt2 import KVCache, attend, default_positions
+from .gpt2 import KVCache, attend, default_positions, head_rows
 
 
 @dataclass
@@ -184,8 +184,9 @@ class Llama(nn.Module):
 
     def forward(self, idx: torch.Tensor, position_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, cache: KVCache | None = None,
-                logits_to_keep: int = 0) -> torch.Tensor:
-        """Logits [B, T, V]; ``logits_to_keep=N`` computes only the last N positions (saves memory)."""
+                logits_to_keep: int = 0, logits_at: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [B, T, V]; ``logits_to_keep=N`` computes only the last N positions (saves memory),
+        ``logits_at`` (bool [B, T]) only those positions, as [N, V] (training: where a target is)."""
         past = cache.length if cache is not None else 0
         if position_ids is None:
             position_ids = default_positions(idx, past)
@@ -195,6 +196,4 @@ class Llama(nn.Module):
         cos, sin = emb.cos()[:, None].to(x.dtype), emb.sin()[:, None].to(x.dtype)  # [B,1,T,D]
         for i, layer in enumerate(self.model.layers):
             x = layer(x, i, cos, sin, attention_mask, cache)
-        if logits_to_keep:
-            x = x[:, -logits_to_keep:]
-        return self.lm_head(self.model.norm(x))
+        return self.lm_head(self.model.norm(head_rows(x, logits_to_keep, logits_at)))

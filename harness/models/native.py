@@ -54,9 +54,10 @@ class NativeLM(TokenLM):
     def max_length(self) -> int:
         return self.config.context_length
 
-    def forward(self, idx, *, position_ids=None, attention_mask=None, cache=None, logits_to_keep=0):
+    def forward(self, idx, *, position_ids=None, attention_mask=None, cache=None, logits_to_keep=0,
+                logits_at=None):
         return self.module(idx, position_ids=position_ids, attention_mask=attention_mask,
-                           cache=cache, logits_to_keep=logits_to_keep)
+                           cache=cache, logits_to_keep=logits_to_keep, logits_at=logits_at)
 
     def new_cache(self) -> Any:
         return self.module.new_cache()
