@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import importlib.resources
+import io
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,23 @@ def test_registered_through_entry_point():
     got: list = []
     mmlu.register_benchmarks(got.append)
     assert [b.name for b in got] == ["mmlu"] and isinstance(got[0], MMLU)
+
+
+def test_bundled_test_split_is_whole_and_starts_with_the_five_row_files():
+    """full/ holds all 14,042 test questions (checked against SHA256SUMS, independent of the
+    parser); the 5-row files lm-eval's YAML task reads are their first rows."""
+    import gzip
+    import hashlib
+
+    sums = dict(line.split()[::-1] for line in (BUNDLE / "full" / "SHA256SUMS").read_text().splitlines())
+    assert len(sums) == 57
+    total = 0
+    for subject in mmlu.SUBJECTS:
+        raw = gzip.decompress((BUNDLE / "full" / f"{subject}_test.csv.gz").read_bytes())
+        assert hashlib.sha256(raw).hexdigest() == sums[f"{subject}_test.csv"]
+        full = list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))[1:]
+        assert full[:5] == rows("test", subject)
+        total += len(full)
+    assert total == 14042
+    every = by_subject(MMLU().instances(BenchmarkConfig(subsets=["professional_law", "anatomy"], limit=2000)))
+    assert {s: len(v) for s, v in every.items()} == {"anatomy": 135, "professional_law": 1534}

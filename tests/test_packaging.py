@@ -17,6 +17,7 @@ def test_wheel_contains_package_data_and_entry_points(tmp_path):
     must = [
         "harness/assets/gpt2/r50k_base.tiktoken",
         "harness_tasks/mmlu/LICENSE-hendrycks-test.txt",
+        "harness_tasks/mmlu/full/professional_law_test.csv.gz",
         "harness_plugins/mmlu/__init__.py",
         "harness_plugins/squad/__init__.py",
         "harness_plugins/squad/metric.py",

@@ -26,8 +26,9 @@ from harness.api import (
 )
 from harness.api.data import bundled, data_dir, effective_limit, load_hub, read_text, select_subsets, take
 
-# Test questions per subject in the default run on the bundled subset (which holds 5):
-# 57 x 2 five-shot questions take ~2-3 minutes for a 135M model on 2 CPU cores.
+# Test questions per subject in the default run on the bundled data (which holds the whole test
+# split, 100-1534 per subject): 57 x 2 five-shot questions take ~2-3 minutes for a 135M model on
+# 2 CPU cores; ``--limit mmlu=1534`` runs all 14,042.
 DEFAULT_LIMIT = 2
 NUM_FEWSHOT = 5  # lm-eval's default for mmlu; the dev split has exactly 5 rows per subject
 LETTERS = ("A", "B", "C", "D")
@@ -149,11 +150,12 @@ class MMLU(Benchmark):
                 )
 
     def _load(self, subject: str, split: str, source: str, root: Path | None) -> list[dict[str, Any]]:
-        """One split of one subject from the bundled subset, ``--data-dir`` or the hub."""
+        """One split of one subject from the bundled data, ``--data-dir`` or the hub."""
         if source == "hub":
             return load_hub(self.name, HUB_PATH, subject, split)
-        if source == "bundled":
-            path = bundled("mmlu", split, f"{subject}_{split}.csv")
+        if source == "bundled":  # the dev split as is; the whole test split, gzipped, in full/
+            path = bundled("mmlu", "full", f"{subject}_test.csv.gz") if split == "test" else \
+                bundled("mmlu", split, f"{subject}_{split}.csv")
             return parse_csv(read_text(path, "mmlu bundled data"), str(path), subject)
         assert root is not None
         if root.is_dir() and not (root / "test").is_dir() and (root / "data" / "test").is_dir():
