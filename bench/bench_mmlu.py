@@ -1,13 +1,13 @@
 """MMLU 5-shot scoring speed: harness vs lm-eval's own hf backend, same model, same documents.
 
-    python bench/bench_mmlu.py                                   # 4 subjects x 5 questions
+    python bench/bench_mmlu.py                                   # 4 subjects x 25 questions
     python bench/bench_mmlu.py --subjects marketing,anatomy --limit 3
 
 Both sides score the embedded default model (SmolLM2-135M-Instruct, the Q4_1 GGUF dequantised to
 float32): harness through its native backend, lm-eval through ``transformers`` (``gguf_file=``)
 and ``lm_eval.simple_evaluate`` on local task YAMLs that reproduce lm-eval's ``mmlu`` task
 (description, ``doc_to_text``, ``first_n`` 5-shot from dev) over JSONL written from the bundled
-CSVs. Model loading is left out of both timings. transformers' GGUF tokenizer lacks SmolLM2's
+CSVs (the whole bundled test split). Model loading is left out of both timings. transformers' GGUF tokenizer lacks SmolLM2's
 digit split (tests/test_default_model.py), so the reference gets the real pre-tokenizer back.
 harness runs twice: with the prefix cache (default) and with ``prefix_cache`` off.
 """
@@ -28,14 +28,15 @@ TASKS = Path(__file__).resolve().parents[1] / "tasks" / "mmlu"
 
 def write_tasks(subjects: list[str], root: Path) -> list[str]:
     """One lm-eval task per subject (few-shot examples are the subject's own first 5 dev rows)."""
+    from harness.api.data import read_text
     from harness_plugins.mmlu import parse_csv
 
     names = []
     for s in subjects:
         files = {}
         for split in ("test", "dev"):
-            src = TASKS / split / f"{s}_{split}.csv"
-            docs = parse_csv(src.read_text(encoding="utf-8"), str(src), s)
+            src = TASKS / "full" / f"{s}_test.csv.gz" if split == "test" else TASKS / "dev" / f"{s}_dev.csv"
+            docs = parse_csv(read_text(src), str(src), s)
             files[split] = str(root / f"{s}_{split}.jsonl")
             Path(files[split]).write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
         cfg = {  # lm-eval's mmlu/default/_default_template_yaml + the subject yaml, as JSON (valid YAML)
@@ -116,7 +117,7 @@ def run_lm_eval(ref, tasks: list[str], root: Path, limit: int) -> tuple[float, l
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subjects", default=DEFAULT_SUBJECTS)
-    ap.add_argument("--limit", type=int, default=5, help="questions per subject (the bundled data has 5)")
+    ap.add_argument("--limit", type=int, default=25, help="questions per subject (the issue's setup: 4 x 25)")
     ap.add_argument("--batch-size", type=int, default=1, help="lm-eval's batch size (harness: one sequence/forward)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()

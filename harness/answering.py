@@ -1,12 +1,14 @@
 """Asking a model for answers: each unique request once, from the cache where it can, the rest
 in chunks that are committed to the cache as they finish, sharded across torchrun's ranks.
 
-Why chunks: a run killed at 90% should lose one chunk, not 90%. A chunk is a few batches
-(``CHUNK_BATCHES * batch_size`` requests per rank), long enough that the backend still sorts
-and batches well; requests are ordered by kind and length first, so each chunk holds
-similar lengths and requests that share a prompt stay together (one forward pass).
-Answers never depend on how requests are split (``Model``'s contract), so a chunked,
-sharded or cached run scores exactly like one call.
+Why chunks: a run killed at 90% should lose one chunk, not 90%. Requests are ordered by kind,
+then log-likelihoods by context (requests that share a prompt or a few-shot block meet in one
+chunk, where the backend computes the shared part once) and generations by length (similar
+lengths batch well). Log-likelihood chunks hold ``LL_CHUNK`` requests whatever the batch
+size; generation chunks ``CHUNK_BATCHES`` batches. Chunks are cut from *all* the requests
+before the cache is consulted and each torchrun rank answers whole chunks, so a chunk holds
+the same requests at any batch size, number of ranks, or after a resume: a backend whose
+scores depend on what a call holds (shared prefixes, packed inputs) still gives the same bits.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from .distributed import SINGLE, Dist
 from .errors import HarnessError
 
 CHUNK_BATCHES = 4
-LL_CHUNK_FACTOR = 8  # log-likelihood chunks are larger: a shared few-shot prefix is reused only within one
+LL_CHUNK = 256  # log-likelihood requests a chunk (64 MMLU questions): a few-shot prefix is shared within one
 
 
 def _answer(model: Model, requests: list) -> list:
@@ -57,7 +59,7 @@ def _order(req: Any) -> tuple:
 
 def run_requests(model: Model, requests: list, progress: bool = True, *, cache: RequestCache | None = None,
                  cache_model: str | None = None, dist: Dist = SINGLE, chunk_size: int = 32,
-                 stats: dict[str, int] | None = None) -> list:
+                 ll_chunk_size: int = LL_CHUNK, stats: dict[str, int] | None = None) -> list:
     """Answer a mixed list of requests, each unique request once, in the given order.
 
     With ``cache`` and ``cache_model`` (the :func:`harness.cache.model_key` of ``model``),
@@ -85,23 +87,27 @@ def run_requests(model: Model, requests: list, progress: bool = True, *, cache: 
     if stats is not None:
         stats["hits"] = stats.get("hits", 0) + len(keys) - len(todo)
         stats["misses"] = stats.get("misses", 0) + len(todo)
-    todo.sort(key=lambda i: _order(keys[i]))
-    n_ll = sum(isinstance(keys[i], LoglikelihoodRequest) for i in todo)
-    steps = (max(1, chunk_size) * LL_CHUNK_FACTOR * dist.world_size, max(1, chunk_size) * dist.world_size)
-    chunks = [todo[a:min(a + steps[0], n_ll)] for a in range(0, n_ll, steps[0])]
-    chunks += [todo[a:a + steps[1]] for a in range(n_ll, len(todo), steps[1])]
+    order = sorted(range(len(keys)), key=lambda i: _order(keys[i]))
+    n_ll = sum(isinstance(k, LoglikelihoodRequest) for k in keys)
+    size = max(1, chunk_size)
+    chunks = [order[a:min(a + ll_chunk_size, n_ll)] for a in range(0, n_ll, ll_chunk_size)]
+    chunks += [order[a:a + size] for a in range(n_ll, len(order), size)]
+    pending = set(todo)  # chunks are cut from all requests, so a resumed run meets the same ones
+    chunks = [c for c in ([i for i in c if i in pending] for c in chunks) if c]
+    world = dist.world_size
     with tqdm(total=len(todo), disable=not (progress and dist.is_main), desc=model.info.spec, leave=False) as bar:
-        for chunk in chunks:
-            lo, hi = dist.shard(chunk)
-            parts = dist.all_gather(_answer_or_error(model, [keys[i] for i in chunk[lo:hi]], dist))
+        for r in range(0, len(chunks), world):  # each rank takes whole chunks
+            batch = chunks[r:r + world]
+            mine = batch[dist.rank] if dist.rank < len(batch) else []
+            parts = dist.all_gather(_answer_or_error(model, [keys[i] for i in mine], dist))
             failed = [p for p in parts if isinstance(p, tuple)]
             if failed:  # every rank fails alike, so none waits forever in the next collective
                 harness_error, msg = failed[0]
                 raise (HarnessError if harness_error else RuntimeError)(msg)
-            got = [a for part in parts for a in part]  # contiguous shards, in rank order
-            for i, a in zip(chunk, got):
-                answers[i] = a
-            if cached:
-                cache.put_many(cache_model, [(hashes[i], a) for i, a in zip(chunk, got)])
-            bar.update(len(chunk))
+            for chunk, got in zip(batch, parts):
+                for i, a in zip(chunk, got):
+                    answers[i] = a
+                if cached:
+                    cache.put_many(cache_model, [(hashes[i], a) for i, a in zip(chunk, got)])
+            bar.update(sum(len(c) for c in batch))
     return [answers[unique[r]] for r in requests]

@@ -2,7 +2,7 @@
 
 Why: a model fits on one device but a suite takes hours. ``torchrun --nproc_per_node N
 harness run ...`` starts N identical processes; each builds the same instances, answers
-1/N of the unique requests (:func:`harness.engine.run_requests` shards them), and every
+1/N of the unique requests (:func:`harness.answering.run_requests` deals out whole chunks), and every
 rank gets every answer back (``all_gather_object``), so scoring is the same code on the
 same numbers as in one process. Rank 0 alone reads and writes the request cache, the run
 directory and the report. gloo on CPU, NCCL when ``--device cuda`` (each rank on
@@ -64,12 +64,6 @@ class Dist:
         if len(set(self.all_gather(h.hexdigest()))) > 1:
             raise HarnessError(f"{what}: the ranks built different requests; every rank needs the same data, "
                                "options and plug-ins")
-
-    def shard(self, items: list[Any]) -> tuple[int, int]:
-        """``(start, stop)`` of this rank's contiguous share of ``items`` (neighbours stay together,
-        so requests that share a prompt are answered in one forward pass)."""
-        per = -(-len(items) // self.world_size)
-        return min(len(items), self.rank * per), min(len(items), (self.rank + 1) * per)
 
 
 SINGLE = Dist()

@@ -8,7 +8,6 @@ import pytest
 from conftest import FakeModel
 from test_engine import BENCHES
 
-from harness.answering import LL_CHUNK_FACTOR
 from harness.api import GenerateRequest, LoglikelihoodRequest, LoglikelihoodResult, ModelInfo
 from harness.cache import RequestCache, decode_answer, encode_answer, model_key, request_key
 from harness.engine import Engine, RunConfig, run_requests
@@ -105,12 +104,12 @@ class Dies(FakeModel):
 def test_answers_are_committed_chunk_by_chunk(tmp_path):
     cache = RequestCache(tmp_path / "c.sqlite")
     reqs = [LoglikelihoodRequest(f"context {i:02d}", " x") for i in range(20)]
-    size = LL_CHUNK_FACTOR  # chunk_size=1: log-likelihood chunks of LL_CHUNK_FACTOR requests
+    size = 8
     with pytest.raises(KeyboardInterrupt):
-        run_requests(Dies(2), reqs, progress=False, cache=cache, cache_model="k", chunk_size=1)
+        run_requests(Dies(2), reqs, progress=False, cache=cache, cache_model="k", ll_chunk_size=size)
     assert cache.count("k") == 2 * size  # two chunks committed, the third lost
     model, stats = FakeModel("m", "s"), {}
-    out = run_requests(model, reqs, progress=False, cache=cache, cache_model="k", chunk_size=1, stats=stats)
+    out = run_requests(model, reqs, progress=False, cache=cache, cache_model="k", ll_chunk_size=size, stats=stats)
     assert stats == {"hits": 2 * size, "misses": 20 - 2 * size} and sum(model.calls) == 20 - 2 * size
     assert out == run_requests(FakeModel("m", "s"), reqs, progress=False)
 

@@ -76,6 +76,7 @@ def test_shared_prefix_runs_once(model, mmlu_requests, monkeypatch):
     def counting(idx, **kw):
         counts["tokens"] = counts.get("tokens", 0) + idx.numel()
         counts["rows"] = max(counts.get("rows", 0), idx.shape[0])
+        counts["calls"] = counts.get("calls", 0) + 1
         return real(idx, **kw)
 
     monkeypatch.setattr(model, "forward", counting)
@@ -87,7 +88,9 @@ def test_shared_prefix_runs_once(model, mmlu_requests, monkeypatch):
     inputs = {tuple(ctx + cont)[:-1] for ctx, cont in pairs}
     assert unshared["tokens"] == sum(len(i) for i in inputs)  # each distinct input once, whole
     assert shared["tokens"] < unshared["tokens"] / 2
-    assert shared["rows"] == unshared["rows"] == 1  # one sequence per forward
+    assert shared["rows"] == unshared["rows"] == 1  # one row per forward
+    # the questions after a subject's few-shot block are packed: far fewer forwards than inputs
+    assert shared["calls"] <= len(inputs) // 2
 
 
 def test_splits_fall_on_the_full_prompts_token_boundaries(model):
@@ -112,14 +115,16 @@ def test_plan_shares_long_runs_only_and_keeps_needed_logits():
     b = tuple(range(100)) + (1, 2, 4, 5)
     c = tuple(range(100)) + (7,)
     d = (9,) * 20
-    (root, other) = plan([a, b, c, d], [102, 103, 100, 19])
+    (root, other) = plan([a, b, c, d], [102, 103, 100, 19], share_min=8)
     assert (root.start, root.end, root.keep) == (0, 100, 1)  # a, b share "1, 2": too short to split
     assert sorted((e.start, e.end, e.keep) for e in root.children) == [(100, 101, 1), (100, 103, 1), (100, 104, 1)]
     assert (other.start, other.end, other.keep, other.leaves) == (0, 20, 1, [3])
     assert count_forwards([root, other]) == 5
     # inputs that end inside another's path (one context, several continuations) keep their rows
-    (edge,) = plan([tuple(range(50)), tuple(range(60))], [40, 49])
+    (edge,) = plan([tuple(range(50)), tuple(range(60))], [40, 49], share_min=8)
     assert (edge.end, edge.keep, edge.leaves) == (50, 10, [0])
+    # by default a run shorter than MIN_SHARED (64) is not worth a forward of its own
+    assert [(e.start, e.end) for e in plan([tuple(range(50)), tuple(range(60))], [40, 49])] == [(0, 50), (0, 60)]
 
 
 def test_prefix_cache_env_var_turns_it_off(monkeypatch, tmp_path):

@@ -51,11 +51,15 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attention_mask: to
     cache object: earlier layers have already grown it by the time a later one runs.
     ``attention_mask`` [B, S] marks real tokens with 1 and padding with 0. A padding
     query may attend to itself so no softmax row is empty (its output is ignored).
+    A [B, T, S] mask is taken as is: which keys each query sees (several inputs packed
+    into one row, :mod:`harness.models.prefix`).
     """
     T, S = q.shape[2], k.shape[2]
     past = S - T
     if attention_mask is None and past == 0:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    if attention_mask is not None and attention_mask.dim() == 3:  # [B, T, S]: who sees whom (packed inputs)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask[:, None].to(torch.bool))
     qpos = torch.arange(past, past + T, device=q.device)[:, None]
     kpos = torch.arange(S, device=q.device)[None, :]
     allowed = kpos <= qpos

@@ -27,6 +27,8 @@ class NativeLM(TokenLM):
         self.info = info
         self.chat_template = chat_template
 
+    packs_inputs = True  # forward takes [B, T, S] attention masks and logits_at (harness.models.prefix)
+
     def tok_encode(self, text: str, add_special: bool = True) -> list[int]:
         ids = self.tokenizer.encode(text)
         tk = self.tokenizer

@@ -8,11 +8,11 @@ end in different tokens, e.g. one ``"\\n\\n"`` token where the full prompt has t
 for every branch below it.
 
 Bit-identical by construction: every input's logits come from the same forwards (same
-token segments, same shapes, same cache contents) whether or not the prefix cache is on
-(``share=False`` recomputes each input's whole path) and whatever the batch size (every
-forward holds one sequence). Batching padded rows would not be: the CPU sgemm picks
-other kernels for few rows, and SDPA's block sizes follow the sequence length, which
-moves the last bits of the scores.
+token segments, same packs, same shapes, same cache contents) whether or not the prefix
+cache is on (``share=False`` recomputes each input's whole path) and whatever the batch
+size (every forward holds one row; the plan depends on the inputs only). Batching padded
+rows would not be: the CPU sgemm picks other kernels for few rows, and SDPA's block sizes
+follow the sequence length, which moves the last bits of the scores.
 """
 from __future__ import annotations
 
@@ -22,7 +22,11 @@ from typing import Any
 
 import torch
 
-MIN_SHARED = 8  # a shared run shorter than this is recomputed per branch (a forward costs more)
+# A shared run shorter than this is recomputed per branch: a forward streams every weight
+# (~0.1 s for 135M parameters here), as much as ~30 tokens of compute, and without the
+# prefix cache each input pays one forward per edge on its path.
+MIN_SHARED = 64
+PACK_TOKENS = 512  # tokens of packed last edges per forward (M large enough for the matmuls)
 
 
 @dataclass
@@ -76,7 +80,14 @@ def _split(inputs, need, group: list[int], s: int, share_min: int) -> list[Edge]
 def score(lm: Any, inputs: Sequence[Sequence[int]], roots: list[Edge], share: bool,
           emit: Callable[[int, list[tuple[int, torch.Tensor]]], None]) -> None:
     """Run the tree; ``emit(u, segments)`` per input with ``(first position, log-softmax rows)``
-    for every edge on its path. ``share=False`` recomputes every path from scratch."""
+    for every edge on its path. ``share=False`` recomputes every path from scratch.
+
+    With ``lm.packs_inputs`` the short last edges below one edge (an MMLU subject's questions
+    after its few-shot block) run packed into one row, each seeing the shared prefix and
+    itself only (a ``[1, T, S]`` mask, positions restarting after the prefix): a forward
+    streams all the weights once, so one of 512 tokens costs far less than eight of 64.
+    Packs depend on the inputs only, and ``share=False`` runs the same packs."""
+    packs = bool(getattr(lm, "packs_inputs", False))
 
     def run(edge: Edge, u: int, cache: Any) -> torch.Tensor:
         idx = torch.tensor([inputs[u][edge.start:edge.end]], dtype=torch.long, device=lm.device)
@@ -86,22 +97,76 @@ def score(lm: Any, inputs: Sequence[Sequence[int]], roots: list[Edge], share: bo
     def rep(edge: Edge) -> int:  # an input below the edge (they all share its tokens)
         return edge.leaves[0] if edge.leaves else rep(edge.children[0])
 
+    def from_scratch(u: int, shared: list[Edge]) -> tuple[list[tuple[int, torch.Tensor]], Any]:
+        """Input ``u``'s path recomputed edge by edge in a fresh cache (no sharing)."""
+        fresh = lm.new_cache()
+        return [(e.end - e.keep, run(e, u, fresh)) for e in shared], fresh
+
     def walk(edge: Edge, cache: Any, path: list[tuple[int, torch.Tensor]], shared: list[Edge]) -> None:
         if share:
             cache = lm.fork_cache(cache)
             path = path + [(edge.end - edge.keep, run(edge, rep(edge), cache))]
         shared = shared + [edge]
         for u in edge.leaves:
-            if share:
-                emit(u, path)
-            else:  # recompute the whole path for this input alone, edge by edge
-                fresh = lm.new_cache()
-                emit(u, [(e.end - e.keep, run(e, u, fresh)) for e in shared])
-        for child in edge.children:
-            walk(child, cache, path, shared)
+            emit(u, path if share else from_scratch(u, shared)[0])
+        below(edge.children, cache, path, shared)
 
-    for root in roots:
-        walk(root, lm.new_cache(), [], [])
+    def below(edges: list[Edge], cache: Any, path: list, shared: list[Edge]) -> None:
+        tips = [e for e in edges if packs and not e.children and len(e.leaves) == 1
+                and e.end - e.start <= PACK_TOKENS // 2]
+        for edge in edges:
+            if not any(edge is t for t in tips):
+                walk(edge, cache, path, shared)
+        for group in _groups(tips):
+            run_pack(group, cache, path, shared)
+
+    def run_pack(group: list[Edge], cache: Any, path: list, shared: list[Edge]) -> None:
+        if share:
+            cache, paths = lm.fork_cache(cache), [path] * len(group)
+        else:  # every input pays for its own prefix; the pack runs on the last one's cache
+            paths = []
+            for e in group:
+                segments, cache = from_scratch(e.leaves[0], shared)
+                paths.append(segments)
+        ids: list[int] = []
+        pos: list[int] = []
+        seg: list[int] = []
+        want: list[bool] = []
+        for j, e in enumerate(group):
+            n = e.end - e.start
+            ids += inputs[e.leaves[0]][e.start:e.end]
+            pos += range(e.start, e.end)
+            seg += [j] * n
+            want += [False] * (n - e.keep) + [True] * e.keep
+        t, past = len(ids), group[0].start
+        own = torch.tensor(seg)
+        mask = torch.cat([torch.ones(t, past, dtype=torch.bool),
+                          (own[:, None] == own[None, :]) & torch.ones(t, t, dtype=torch.bool).tril()], dim=1)
+        dev = lm.device
+        logits = lm.forward(torch.tensor([ids], device=dev), position_ids=torch.tensor([pos], device=dev),
+                            attention_mask=mask[None].to(dev), cache=cache,
+                            logits_at=torch.tensor([want], device=dev))
+        rows = torch.log_softmax(logits.float(), dim=-1).cpu()
+        first = 0
+        for e, p in zip(group, paths):
+            emit(e.leaves[0], p + [(e.end - e.keep, rows[first:first + e.keep])])
+            first += e.keep
+
+    below(roots, lm.new_cache(), [], [])
+
+
+def _groups(tips: list[Edge]) -> list[list[Edge]]:
+    """Consecutive tips packed up to ``PACK_TOKENS`` tokens a forward."""
+    out: list[list[Edge]] = []
+    size = PACK_TOKENS
+    for e in tips:
+        n = e.end - e.start
+        if size + n > PACK_TOKENS:
+            out.append([])
+            size = 0
+        out[-1].append(e)
+        size += n
+    return out
 
 
 def count_forwards(roots: list[Edge]) -> int:
