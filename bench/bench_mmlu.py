@@ -89,6 +89,7 @@ def run_harness(lm, subjects: list[str], limit: int, cache: bool) -> tuple[float
     insts = list(MMLU().instances(BenchmarkConfig(subsets=subjects, limit=limit, num_fewshot=5)))
     reqs = [r for i in insts for r in i.requests]
     lm.prefix_cache = cache
+    lm._last_root = None  # no few-shot block left over from the previous run
     start = time.perf_counter()
     res = lm.loglikelihood(reqs, progress=False)
     secs = time.perf_counter() - start

@@ -29,6 +29,7 @@ def subject_requests(subject: str, start: int, stop: int) -> list:
 
 
 def timed(lm, reqs: list) -> float:
+    lm._last_root = None  # each call computes its few-shot block (harness.models.prefix reuses the last one)
     start = time.perf_counter()
     lm.loglikelihood(reqs, progress=False)
     return time.perf_counter() - start

@@ -143,3 +143,26 @@ def test_hf_backend_forks_its_cache(tmp_path, mmlu_requests):
     assert scores(hf, reqs, 3, False) == on
     for (a, _), (b, _) in zip(on, scores(native, reqs, 8, True)):
         assert a == pytest.approx(b, abs=1e-4)
+
+
+def test_a_few_shot_block_is_reused_across_calls_until_the_weights_change(model, monkeypatch):
+    """Engine chunks split a subject's questions over several calls: the block runs once, and
+    the scores are those of calls that each compute it afresh."""
+    cfg = BenchmarkConfig(subsets=["abstract_algebra"], limit=5)
+    subject = [r for inst in MMLU().instances(cfg) for r in inst.requests]
+    fresh = []
+    for part in (subject[:8], subject[8:]):
+        model._last_root = None
+        fresh.append(scores(model, part, 8, True))
+    seen = []
+    real = model.forward
+    monkeypatch.setattr(model, "forward", lambda idx, **kw: seen.append(idx.shape[1]) or real(idx, **kw))
+    model._last_root = None
+    assert [scores(model, subject[:8], 8, True), scores(model, subject[8:], 8, True)] == fresh
+    block = seen[0]  # the first call: the block, then its two questions packed
+    assert len(seen) == 3 and seen.count(block) == 1  # the second call reused the block
+    with torch.no_grad():
+        next(model.module.parameters()).mul_(1.0)  # an in-place update (as an optimizer step)
+    seen.clear()
+    scores(model, subject[8:], 8, True)
+    assert seen[0] == block and len(seen) == 2  # computed again
