@@ -44,22 +44,46 @@ class KVCache:
         return k, v
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+@dataclass(frozen=True)
+class Packed:
+    """One row holding several inputs after ``past`` cached tokens they all share: input i is
+    the next ``lengths[i]`` tokens and sees the shared tokens and its own (:mod:`.prefix`).
+    Attention runs per input, so no work goes to the pairs a dense mask would hide."""
+
+    past: int
+    lengths: tuple[int, ...]
+
+
+def _attend_packed(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: Packed) -> torch.Tensor:
+    out, a = [], p.past
+    for n in p.lengths:
+        ks = torch.cat([k[:, :, :p.past], k[:, :, a:a + n]], dim=2)
+        vs = torch.cat([v[:, :, :p.past], v[:, :, a:a + n]], dim=2)
+        qs = q[:, :, a - p.past:a - p.past + n]
+        if p.past:
+            mask = torch.ones(n, p.past + n, dtype=torch.bool, device=q.device).tril(diagonal=p.past)
+            out.append(F.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask))
+        else:
+            out.append(F.scaled_dot_product_attention(qs, ks, vs, is_causal=True))
+        a += n
+    return torch.cat(out, dim=2)
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attention_mask: Any) -> torch.Tensor:
     """Causal attention of ``q`` [B,H,T,D] over ``k, v`` [B,H,S,D] (S = past + T).
 
     The number of cached positions comes from the shapes, never from the shared
     cache object: earlier layers have already grown it by the time a later one runs.
     ``attention_mask`` [B, S] marks real tokens with 1 and padding with 0. A padding
     query may attend to itself so no softmax row is empty (its output is ignored).
-    A [B, T, S] mask is taken as is: which keys each query sees (several inputs packed
-    into one row, :mod:`harness.models.prefix`).
+    A :class:`Packed` mask says the row holds several inputs after a shared prefix.
     """
     T, S = q.shape[2], k.shape[2]
     past = S - T
     if attention_mask is None and past == 0:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    if attention_mask is not None and attention_mask.dim() == 3:  # [B, T, S]: who sees whom (packed inputs)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask[:, None].to(torch.bool))
+    if isinstance(attention_mask, Packed):
+        return _attend_packed(q, k, v, attention_mask)
     qpos = torch.arange(past, past + T, device=q.device)[:, None]
     kpos = torch.arange(S, device=q.device)[None, :]
     allowed = kpos <= qpos

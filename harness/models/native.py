@@ -27,7 +27,7 @@ class NativeLM(TokenLM):
         self.info = info
         self.chat_template = chat_template
 
-    packs_inputs = True  # forward takes [B, T, S] attention masks and logits_at (harness.models.prefix)
+    packs_inputs = True  # forward takes a Packed attention mask and logits_at (harness.models.prefix)
 
     def tok_encode(self, text: str, add_special: bool = True) -> list[int]:
         ids = self.tokenizer.encode(text)

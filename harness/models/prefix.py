@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from .gpt2 import Packed
+
 # A shared run shorter than this is recomputed per branch: a forward streams every weight
 # (~0.1 s for 135M parameters here), as much as ~30 tokens of compute, and without the
 # prefix cache each input pays one forward per edge on its path.
@@ -84,7 +86,7 @@ def score(lm: Any, inputs: Sequence[Sequence[int]], roots: list[Edge], share: bo
 
     With ``lm.packs_inputs`` the short last edges below one edge (an MMLU subject's questions
     after its few-shot block) run packed into one row, each seeing the shared prefix and
-    itself only (a ``[1, T, S]`` mask, positions restarting after the prefix): a forward
+    itself only (a :class:`~.gpt2.Packed` mask, positions restarting after the prefix): a forward
     streams all the weights once, so one of 512 tokens costs far less than eight of 64.
     Packs depend on the inputs only, and ``share=False`` runs the same packs."""
     packs = bool(getattr(lm, "packs_inputs", False))
@@ -147,22 +149,15 @@ def score(lm: Any, inputs: Sequence[Sequence[int]], roots: list[Edge], share: bo
                 paths.append(segments)
         ids: list[int] = []
         pos: list[int] = []
-        seg: list[int] = []
         want: list[bool] = []
-        for j, e in enumerate(group):
-            n = e.end - e.start
+        for e in group:
             ids += inputs[e.leaves[0]][e.start:e.end]
             pos += range(e.start, e.end)
-            seg += [j] * n
-            want += [False] * (n - e.keep) + [True] * e.keep
-        t, past = len(ids), group[0].start
-        own = torch.tensor(seg)
-        mask = torch.cat([torch.ones(t, past, dtype=torch.bool),
-                          (own[:, None] == own[None, :]) & torch.ones(t, t, dtype=torch.bool).tril()], dim=1)
+            want += [False] * (e.end - e.start - e.keep) + [True] * e.keep
         dev = lm.device
+        packed = Packed(group[0].start, tuple(e.end - e.start for e in group))
         logits = lm.forward(torch.tensor([ids], device=dev), position_ids=torch.tensor([pos], device=dev),
-                            attention_mask=mask[None].to(dev), cache=cache,
-                            logits_at=torch.tensor([want], device=dev))
+                            attention_mask=packed, cache=cache, logits_at=torch.tensor([want], device=dev))
         rows = torch.log_softmax(logits.float(), dim=-1).cpu()
         first = 0
         for e, p in zip(group, paths):
