@@ -3,7 +3,7 @@
 #   1. a short LoRA fine-tune on the bundled instruction data (LLMs-from-scratch ch07, Alpaca style),
 #   2. harness run of the fine-tuned model against its base on MMLU and SQuAD subsets,
 #   3. the HTML report.
-# About 24 minutes on 2 CPU cores (measured, install included). Usage: scripts/quickstart.sh [OUT_DIR]
+# About 22 minutes on 2 CPU cores (measured, install included). Usage: scripts/quickstart.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-runs/quickstart-$(date +%Y%m%d-%H%M%S)}"
