@@ -6,11 +6,13 @@ a forward pass with an optional KV cache; this class does the rest:
 
 * ``loglikelihood``: lm-eval's tokenisation (trailing context spaces move to the
   continuation; encode ``context + continuation`` and split), left truncation to the
-  context length, one forward per distinct input (MMLU's " A".." D" after one prompt
-  share it), and token prefixes shared by several inputs (a subject's few-shot block, a
-  context before several continuations) run once with their KV cache reused
-  (:mod:`.prefix`; ``HARNESS_PREFIX_CACHE=0`` turns that off for comparison). One sequence
-  per forward, so scores are bit-identical at any batch size, cache on or off.
+  context length, each distinct input once (MMLU's " A".." D" after one prompt share
+  it), and token prefixes shared by several inputs (a subject's few-shot block, a context
+  before several continuations) run once with their KV cache reused, the short inputs
+  after one prefix packed into one forward where the backend ``packs_inputs``
+  (:mod:`.prefix`; ``HARNESS_PREFIX_CACHE=0`` turns the sharing off for comparison). The
+  forwards depend on the inputs only, so scores are bit-identical at any batch size,
+  cache on or off.
 * ``generate``: left-padded batches with a KV cache, greedy or sampled with one
   ``torch.Generator`` per request, stop strings, ``max_tokens``.
 """
@@ -34,6 +36,8 @@ DEFAULT_SEED = 1234  # sampling seed for requests that give none
 
 class TokenLM(Model):
     """Shared loglikelihood/generate implementation over a token-level forward pass."""
+
+    packs_inputs = False  # True: forward takes a gpt2.Packed attention mask and logits_at (see .prefix)
 
     def __init__(self, *, batch_size: int = 8, device: str = "cpu") -> None:
         self.batch_size = max(1, int(batch_size))
