@@ -53,7 +53,7 @@ def _order(req: Any) -> tuple:
     (an MMLU subject's) sit in one chunk and the backend computes the shared prefix once;
     generation longest first, so a chunk's batches hold similar lengths."""
     if isinstance(req, LoglikelihoodRequest):
-        return (0, 0, req.context, req.continuation)
+        return (0, req.context, req.continuation)
     return (1, -len(req.prompt) - req.max_tokens, req.prompt)
 
 

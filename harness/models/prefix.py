@@ -90,6 +90,8 @@ def score(lm: Any, inputs: Sequence[Sequence[int]], roots: list[Edge], share: bo
     streams all the weights once, so one of 512 tokens costs far less than eight of 64.
     Packs depend on the inputs only, and ``share=False`` runs the same packs."""
     packs = bool(getattr(lm, "packs_inputs", False))
+    # the last call's few-shot block: kept on the model, keyed by its weights' version counters
+    memo = share and getattr(lm, "module", None) is not None and hasattr(lm, "_last_root")
 
     def run(edge: Edge, u: int, cache: Any) -> torch.Tensor:
         idx = torch.tensor([inputs[u][edge.start:edge.end]], dtype=torch.long, device=lm.device)
@@ -103,10 +105,10 @@ def score(lm: Any, inputs: Sequence[Sequence[int]], roots: list[Edge], share: bo
         """A root edge's cache and rows, reused from the previous call when its tokens match:
         a subject's questions span several calls (engine chunks) that all start with its
         few-shot block. Computed in a fresh cache either way, so the bits are the same."""
-        module = getattr(lm, "module", None)  # weights changed in place (training) must not hit
-        weights = tuple(p._version for p in module.parameters()) if module is not None else None
+        module = lm.module  # weights changed in place (training) must not hit
+        weights = tuple(p._version for p in module.parameters())
         key = (tuple(inputs[rep(edge)][:edge.end]), edge.keep, id(module), weights)
-        last = getattr(lm, "_last_root", None)
+        last = lm._last_root
         if last is None or last[0] != key:
             cache = lm.new_cache()
             last = (key, cache, run(edge, rep(edge), cache))
@@ -119,7 +121,7 @@ def score(lm: Any, inputs: Sequence[Sequence[int]], roots: list[Edge], share: bo
         return [(e.end - e.keep, run(e, u, fresh)) for e in shared], fresh
 
     def walk(edge: Edge, cache: Any, path: list[tuple[int, torch.Tensor]], shared: list[Edge]) -> None:
-        if share and packs and not shared and edge.children:  # a few-shot block: maybe the last call's
+        if memo and not shared and edge.children:  # a few-shot block: maybe the last call's
             cache, rows = remembered(edge)
             path = [(edge.end - edge.keep, rows)]
         elif share:
@@ -133,8 +135,9 @@ def score(lm: Any, inputs: Sequence[Sequence[int]], roots: list[Edge], share: bo
     def below(edges: list[Edge], cache: Any, path: list, shared: list[Edge]) -> None:
         tips = [e for e in edges if packs and not e.children and len(e.leaves) == 1
                 and e.end - e.start <= PACK_TOKENS // 2]
+        packed = {id(t) for t in tips}
         for edge in edges:
-            if not any(edge is t for t in tips):
+            if id(edge) not in packed:
                 walk(edge, cache, path, shared)
         for group in _groups(tips):
             run_pack(group, cache, path, shared)

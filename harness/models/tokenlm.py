@@ -44,6 +44,7 @@ class TokenLM(Model):
         self.device = torch.device(device)
         # reuse the KV cache of shared token prefixes in loglikelihood (same scores either way)
         self.prefix_cache = os.environ.get("HARNESS_PREFIX_CACHE", "1").strip().lower() not in ("0", "false", "off")
+        self._last_root: Any = None  # the last few-shot block's KV cache and rows (harness.models.prefix)
 
     # ---- what a backend provides -------------------------------------------------
     @abstractmethod
