@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .api.data import iter_jsonl, read_json, read_jsonl, read_text  # noqa: F401 (one set of readers)
+from .errors import HarnessError
 
 
 def publish(path: Path | str) -> None:
@@ -58,3 +59,15 @@ def atomic_write_json(path: Path | str, data: Any) -> None:
 
 def atomic_write_jsonl(path: Path | str, rows: Iterable[Any]) -> None:
     atomic_write_text(path, "".join(json.dumps(finite(r), ensure_ascii=False) + "\n" for r in rows))
+
+
+def check_out_dir(out: Path, flag: str = "--out") -> None:
+    """``out`` is (or can be made) a writable directory: else one line, before any work.
+    The probe has a unique name: torchrun's ranks check the same directory at once."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".harness-write-test-"):
+            pass
+    except OSError as e:
+        raise HarnessError(f"{flag} {out}: cannot write there ({e.strerror or e}); "
+                           "choose a writable directory") from None

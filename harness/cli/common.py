@@ -5,7 +5,6 @@ import json
 import os
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -109,16 +108,6 @@ def load(ctx: click.Context, spec: str | None, **options: Any):
 def positive(name: str, value: int | None, allow_zero: bool = False) -> None:
     if value is not None and (value < 0 or (value == 0 and not allow_zero)):
         raise HarnessError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} integer (got {value})")
-
-
-def check_out_dir(out: Path, flag: str = "--out") -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".harness-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise HarnessError(f"{flag} {out}: cannot write there ({exc.strerror}); choose a writable directory") from None
 
 
 def parse_kv(value: str | None, flag: str) -> dict[str, Any]:

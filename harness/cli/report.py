@@ -6,7 +6,8 @@ from pathlib import Path
 import click
 
 from ..errors import HarnessError
-from .common import check_out_dir, positive
+from ..files import check_out_dir
+from .common import positive
 
 
 @click.command("report")

@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from ..errors import HarnessError
-from .common import check_out_dir, device_option, get_registry, parse_kv, positive
+from ..files import check_out_dir
+from .common import device_option, get_registry, parse_kv, positive
 
 
 def _parse_limits(values: tuple[str, ...]) -> tuple[int | float | None, dict[str, int | float]]:

@@ -37,18 +37,6 @@ def gb(n: float) -> str:
     return f"{n / 1e9:.1f} GB"
 
 
-def check_out_dir(out: Path) -> None:
-    """``out`` is (or can be made) a writable directory: else one line, before any work."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".harness-write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise HarnessError(f"--out {out}: cannot write there ({e.strerror or e}); "
-                           "choose a writable directory") from None
-
-
 def available_memory() -> int | None:
     """Bytes of RAM available now: MemAvailable, capped by a cgroup v2 limit; None if unknown."""
     avail: int | None = None

@@ -19,7 +19,7 @@ import torch
 
 from ..api import GenerateRequest, Model
 from ..errors import HarnessError
-from ..files import atomic_write_json, atomic_write_text
+from ..files import atomic_write_json, atomic_write_text, check_out_dir
 from ..prompts import PromptFormat, format_for_model, get_format
 from . import distributed, outputs, resources, state
 from .collate import encode_examples
@@ -174,7 +174,7 @@ def _finetune(cfg: TrainConfig, out: Path, resume: bool, load: Callable[[str | N
     if not resume and state.state_dir(out) is not None:
         raise HarnessError(f"--out {out} holds an interrupted fine-tuning run; add --resume to continue it "
                            "or choose another --out")
-    resources.check_out_dir(out)
+    check_out_dir(out)
     if not resume and ranks.main:
         for name in ("train.log", "metrics.jsonl"):
             (out / name).unlink(missing_ok=True)
